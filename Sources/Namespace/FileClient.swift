@@ -1,0 +1,25 @@
+public import struct Foundation.Data
+
+/// The file protocol every edge speaks: the in-process runtime and the HTTP client both
+/// implement it, so the FUSE adapter, agentctl and the tests drive either one.
+/// Paths are global: `/agents/<id>/...` and `/runtime/status`.
+public protocol FileClient: Sendable {
+    func stat(_ path: String) async throws -> FileStat
+    func list(_ path: String) async throws -> [FileStat]
+    /// `count` nil reads to the end.
+    func read(_ path: String, offset: Int64, count: Int?) async throws -> Data
+    /// Returns the answer: a call's result, a created id, or nothing.
+    func write(_ path: String, _ data: Data, mode: WriteMode) async throws -> Data
+    func remove(_ path: String) async throws
+    /// Records after `after` (nil: from now), then live ones, until the task is cancelled.
+    func watch(_ path: String, after: UInt64?) async throws -> AsyncThrowingStream<FeedRecord, any Error>
+}
+
+extension FileClient {
+    public func read(_ path: String) async throws -> Data { try await read(path, offset: 0, count: nil) }
+    public func readString(_ path: String) async throws -> String { String(decoding: try await read(path), as: UTF8.self) }
+    @discardableResult
+    public func write(_ path: String, _ text: String, mode: WriteMode = .replace) async throws -> Data {
+        try await write(path, Data(text.utf8), mode: mode)
+    }
+}

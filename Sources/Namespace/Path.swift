@@ -1,0 +1,91 @@
+/// A normalised path: a list of components, none empty, none `.` or `..`, none containing `/`,
+/// NUL, control characters or a percent-encoded separator, dot or NUL.
+///
+/// Parsing refuses rather than repairs: a path that would need cleaning is not what the client
+/// meant, and a mangled path is how traversal bugs start.
+public struct Path: Sendable, Hashable, CustomStringConvertible, Comparable {
+    public private(set) var components: [String]
+
+    public static let root = Path(validated: [])
+    public static let maxComponentBytes = 255
+    public static let maxPathBytes = 4096
+
+    init(validated components: [String]) { self.components = components }
+
+    /// Parses `text`. A leading `/` and one trailing `/` are allowed; everything else must be
+    /// well-formed components.
+    public init(_ text: String) throws(FSError) {
+        guard text.utf8.count <= Path.maxPathBytes else {
+            throw FSError(.invalidPath, "path longer than \(Path.maxPathBytes) bytes", path: String(text.prefix(64)) + "...")
+        }
+        var body = Substring(text)
+        if body.hasPrefix("/") { body = body.dropFirst() }
+        if body.hasSuffix("/") { body = body.dropLast() }
+        if body.isEmpty {
+            self.components = []
+            return
+        }
+        var parts: [String] = []
+        for part in body.split(separator: "/", omittingEmptySubsequences: false) {
+            parts.append(try Path.validate(component: String(part), in: text))
+        }
+        self.components = parts
+    }
+
+    /// Checks one component and returns it unchanged.
+    public static func validate(component c: String, in whole: String? = nil) throws(FSError) -> String {
+        let shown = whole ?? c
+        if c.isEmpty { throw FSError(.invalidPath, "empty path component (double slash)", path: shown) }
+        if c == "." || c == ".." { throw FSError(.invalidPath, "'\(c)' is not allowed in a path", path: shown) }
+        if c.utf8.count > maxComponentBytes {
+            throw FSError(.invalidPath, "path component longer than \(maxComponentBytes) bytes", path: String(shown.prefix(64)) + "...")
+        }
+        for scalar in c.unicodeScalars {
+            switch scalar.value {
+            case 0: throw FSError(.invalidPath, "NUL in path", path: shown.replacingNUL())
+            case 1..<0x20, 0x7f: throw FSError(.invalidPath, "control character in path", path: shown.replacingNUL())
+            case 0x2f, 0x5c: throw FSError(.invalidPath, "separator inside a path component", path: shown)
+            // Look-alikes of '/' and '.' that some layers fold: fullwidth solidus, division slash,
+            // fraction slash, fullwidth full stop, one-dot leader.
+            case 0xff0f, 0x2215, 0x2044, 0xff0e, 0x2024, 0xfe52: throw FSError(.invalidPath, "look-alike separator or dot in path", path: shown)
+            default: break
+            }
+        }
+        // A percent-encoded separator, dot or NUL surviving the edge's one decoding is a second
+        // encoding layer: refuse it so no later layer can decode it into a traversal.
+        let lower = c.lowercased()
+        for bad in ["%2f", "%2e", "%00", "%5c", "%25"] where lower.contains(bad) {
+            throw FSError(.invalidPath, "encoded separator, dot or percent in path", path: shown)
+        }
+        return c
+    }
+
+    public var isRoot: Bool { components.isEmpty }
+    public var name: String { components.last ?? "" }
+    public var parent: Path { Path(validated: Array(components.dropLast())) }
+    public var count: Int { components.count }
+
+    public func appending(_ component: String) throws(FSError) -> Path {
+        Path(validated: components + [try Path.validate(component: component)])
+    }
+
+    public func appending(_ other: Path) -> Path { Path(validated: components + other.components) }
+
+    /// True when `prefix` is this path or one of its ancestors, on whole components.
+    public func hasPrefix(_ prefix: Path) -> Bool {
+        prefix.components.count <= components.count && Array(components.prefix(prefix.components.count)) == prefix.components
+    }
+
+    /// This path with `prefix` removed; nil when `prefix` is not a prefix on whole components.
+    public func dropping(prefix: Path) -> Path? {
+        hasPrefix(prefix) ? Path(validated: Array(components.dropFirst(prefix.components.count))) : nil
+    }
+
+    public var description: String { "/" + components.joined(separator: "/") }
+
+    public static func < (a: Path, b: Path) -> Bool { a.description < b.description }
+}
+
+extension String {
+    func replacingNUL() -> String { String(unicodeScalars.map { $0.value < 0x20 ? "?" : Character($0) }) }
+}

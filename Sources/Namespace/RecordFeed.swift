@@ -1,0 +1,171 @@
+import Synchronization
+
+/// One record of a watchable file. `id` is monotonic per feed (for logs it is the record's
+/// storage sequence number, so it stays meaningful across restarts).
+public struct FeedRecord: Sendable, Hashable {
+    public var id: UInt64
+    public var event: String
+    public var data: String
+
+    public init(id: UInt64, event: String, data: String) {
+        self.id = id
+        self.event = event
+        self.data = data
+    }
+
+    /// The event a watcher gets when records it asked for are no longer retained.
+    public static let resetEvent = "reset"
+}
+
+/// The single producer of a watchable file: a bounded ring of recent records that any number of
+/// watchers read through their own cursor. Publishing never waits for a watcher; a watcher that
+/// falls behind the ring gets a `reset` record and continues from the oldest retained one.
+public final class RecordFeed: Sendable {
+    struct State {
+        var ring: [FeedRecord] = []
+        var head = 0  // index of the oldest record once the ring is full
+        var lastID: UInt64 = 0
+        /// Id of the newest record evicted from the ring (0: nothing evicted).
+        var evictedThrough: UInt64 = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
+        var subscribers = 0
+    }
+
+    public let capacity: Int
+    private let state: Mutex<State>
+
+    /// - Parameters:
+    ///   - retained: records already retained (oldest first), e.g. the tail of a log in storage.
+    ///   - evictedThrough: the id of the newest record older than `retained` that is gone.
+    public init(capacity: Int = 1024, retained: [FeedRecord] = [], evictedThrough: UInt64 = 0, lastID: UInt64 = 0) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        var s = State()
+        let kept = retained.suffix(capacity)
+        s.ring = Array(kept)
+        s.lastID = max(lastID, kept.last?.id ?? 0)
+        s.evictedThrough = retained.count > capacity ? retained[retained.count - capacity - 1].id : evictedThrough
+        state = Mutex(s)
+    }
+
+    public var lastID: UInt64 { state.withLock { $0.lastID } }
+    public var subscriberCount: Int { state.withLock { $0.subscribers } }
+
+    /// Appends a record. With no `id`, the next id after the last is used. Ids must grow.
+    @discardableResult
+    public func publish(event: String, data: String, id: UInt64? = nil) -> UInt64 {
+        let waiters: [CheckedContinuation<Void, Never>]
+        let assigned: UInt64
+        (assigned, waiters) = state.withLock { s in
+            let newID = max(id ?? (s.lastID + 1), s.lastID + 1)
+            let record = FeedRecord(id: newID, event: event, data: data)
+            if s.ring.count < capacity {
+                s.ring.append(record)
+            } else {
+                s.evictedThrough = s.ring[s.head].id
+                s.ring[s.head] = record
+                s.head = (s.head + 1) % capacity
+            }
+            s.lastID = newID
+            let w = Array(s.waiters.values)
+            s.waiters.removeAll()
+            return (newID, w)
+        }
+        for w in waiters { w.resume() }
+        return assigned
+    }
+
+    /// Records after `cursor` that are retained, or nil with a reset when the cursor fell out.
+    fileprivate func take(after cursor: UInt64, max: Int) -> (records: [FeedRecord], reset: FeedRecord?) {
+        state.withLock { s in
+            if cursor < s.evictedThrough {
+                let reset = FeedRecord(id: s.evictedThrough, event: FeedRecord.resetEvent,
+                                       data: "{\"reason\":\"records after \(cursor) are no longer retained\",\"resume_after\":\(s.evictedThrough)}")
+                return ([], reset)
+            }
+            var out: [FeedRecord] = []
+            let n = s.ring.count
+            for k in 0..<n {
+                let r = s.ring[(s.head + k) % n]
+                if r.id > cursor {
+                    out.append(r)
+                    if out.count == max { break }
+                }
+            }
+            return (out, nil)
+        }
+    }
+
+    /// Suspends until a record after `cursor` exists (or the task is cancelled).
+    fileprivate func wait(after cursor: UInt64) async {
+        let token = state.withLock { s -> Int in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { s -> Bool in
+                    if s.lastID > cursor || Task.isCancelled { return true }
+                    s.waiters[token] = c
+                    return false
+                }
+                if ready { c.resume() }
+            }
+        } onCancel: {
+            let c = state.withLock { $0.waiters.removeValue(forKey: token) }
+            c?.resume()
+        }
+    }
+
+    /// Records after `after` (nil: only records published from now on), then live records.
+    public func subscribe(after: UInt64?) -> Subscription {
+        state.withLock { $0.subscribers += 1 }
+        return Subscription(feed: self, cursor: after ?? lastID)
+    }
+
+    fileprivate func unsubscribed() { state.withLock { $0.subscribers -= 1 } }
+
+    /// An async sequence of records for one watcher. Ends when its task is cancelled.
+    public final class Subscription: AsyncSequence, Sendable {
+        public typealias Element = FeedRecord
+        let feed: RecordFeed
+        let start: UInt64
+
+        init(feed: RecordFeed, cursor: UInt64) {
+            self.feed = feed
+            self.start = cursor
+        }
+
+        deinit { feed.unsubscribed() }
+
+        public func makeAsyncIterator() -> Iterator { Iterator(feed: feed, cursor: start) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            let feed: RecordFeed
+            var cursor: UInt64
+            var pending: [FeedRecord] = []
+
+            public mutating func next() async -> FeedRecord? {
+                while true {
+                    if !pending.isEmpty {
+                        let r = pending.removeFirst()
+                        cursor = r.id
+                        return r
+                    }
+                    if Task.isCancelled { return nil }
+                    let (records, reset) = feed.take(after: cursor, max: 256)
+                    if let reset {
+                        cursor = reset.id
+                        return reset
+                    }
+                    if !records.isEmpty {
+                        pending = records
+                        continue
+                    }
+                    await feed.wait(after: cursor)
+                }
+            }
+        }
+    }
+}
