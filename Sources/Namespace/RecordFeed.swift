@@ -30,6 +30,11 @@ public final class RecordFeed: Sendable {
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
         var subscribers = 0
+
+        func ordered() -> [FeedRecord] {
+            let n = ring.count
+            return (0..<n).map { ring[(head + $0) % n] }
+        }
     }
 
     public let capacity: Int
@@ -52,13 +57,35 @@ public final class RecordFeed: Sendable {
     public var lastID: UInt64 { state.withLock { $0.lastID } }
     public var subscriberCount: Int { state.withLock { $0.subscribers } }
 
-    /// Appends a record. With no `id`, the next id after the last is used. Ids must grow.
+    /// Appends a record. With no `id`, the next id after the last is used; a record whose
+    /// explicit id is not newer than the last is already here and is ignored.
     @discardableResult
     public func publish(event: String, data: String, id: UInt64? = nil) -> UInt64 {
+        publish(event: event, data: data, id: id, seeding: false)
+    }
+
+    /// `seeding`: records older than the newest may be merged in, in id order (storage
+    /// records loaded after live ones were already published).
+    @discardableResult
+    public func publish(event: String, data: String, id: UInt64?, seeding: Bool) -> UInt64 {
         let waiters: [CheckedContinuation<Void, Never>]
         let assigned: UInt64
         (assigned, waiters) = state.withLock { s in
-            let newID = max(id ?? (s.lastID + 1), s.lastID + 1)
+            if let id, id <= s.lastID {
+                guard seeding, id > s.evictedThrough else { return (0, []) }
+                var all = s.ordered()
+                guard !all.contains(where: { $0.id == id }) else { return (0, []) }
+                all.append(FeedRecord(id: id, event: event, data: data))
+                all.sort { $0.id < $1.id }
+                if all.count > capacity {
+                    s.evictedThrough = all[all.count - capacity - 1].id
+                    all = Array(all.suffix(capacity))
+                }
+                s.ring = all
+                s.head = 0
+                return (id, [])
+            }
+            let newID = id ?? (s.lastID + 1)
             let record = FeedRecord(id: newID, event: event, data: data)
             if s.ring.count < capacity {
                 s.ring.append(record)
@@ -74,6 +101,14 @@ public final class RecordFeed: Sendable {
         }
         for w in waiters { w.resume() }
         return assigned
+    }
+
+    /// Records up to `id` are known to be gone (not retained in storage either).
+    public func markEvicted(through id: UInt64) {
+        state.withLock { s in
+            s.evictedThrough = max(s.evictedThrough, id)
+            if s.lastID < id { s.lastID = id }
+        }
     }
 
     /// Records after `cursor` that are retained, or nil with a reset when the cursor fell out.

@@ -1,0 +1,105 @@
+public import Namespace
+
+/// A kind of agent: a small type the runtime calls for each tick. It sees the world only
+/// through its context, and everything it does is an effect recorded there and committed with
+/// the tick (or dropped with it when the tick throws).
+public protocol AgentKind: Sendable {
+    var name: String { get }
+    /// Checks the kind's own config keys; the default accepts anything.
+    func validate(config: JSON) throws
+    /// Runs once when the agent is created; its effects commit with the creation.
+    func onCreate(_ context: TickContext) async throws
+    /// One tick: `context.envelopes` and `context.alarms` are what caused it.
+    func onTick(_ context: TickContext) async throws
+}
+
+extension AgentKind {
+    public func validate(config: JSON) throws {}
+    public func onCreate(_ context: TickContext) async throws {}
+}
+
+/// A tick's view of its agent and the effects it asks for.
+public final class TickContext {
+    public let agentID: String
+    public let config: JSON
+    public let cause: TickCause
+    public let now: Int64
+    public let envelopes: [Envelope]
+    public let alarms: [Alarm]
+    /// The agent's state; assign to change it.
+    public var state: JSON
+
+    public private(set) var outbox: [JSON] = []
+    public private(set) var trace: [JSON] = []
+    public private(set) var goalsPut: [String: JSON] = [:]
+    public private(set) var goalsRemoved: [String] = []
+    public private(set) var alarmsSet: [Alarm] = []
+    public private(set) var alarmsCancelled: [String] = []
+    public private(set) var budgetSpend: Int64 = 0
+
+    public init(agentID: String, config: JSON, state: JSON, cause: TickCause, now: Int64, envelopes: [Envelope] = [], alarms: [Alarm] = []) {
+        self.agentID = agentID
+        self.config = config
+        self.state = state
+        self.cause = cause
+        self.now = now
+        self.envelopes = envelopes
+        self.alarms = alarms
+    }
+
+    /// Appends a record to the outbox.
+    public func emit(_ record: JSON) { outbox.append(record) }
+
+    /// Replies to an envelope: an outbox record and a `reply` trace line.
+    public func reply(to envelope: Envelope, body: JSON) {
+        outbox.append(.object(["type": .string("reply"), "to": .string(envelope.from), "in_reply_to": .string(envelope.id),
+                               "body": body, "at": .string(Timestamp.iso(now))]))
+        trace("reply", ["in_reply_to": .string(envelope.id), "to": .string(envelope.from)])
+    }
+
+    public func trace(_ type: String, _ fields: [String: JSON] = [:]) { trace.append(Trace.record(type, at: now, fields)) }
+
+    public func setGoal(_ id: String, _ body: JSON) throws {
+        _ = try AgentIDGrammar.check(id)
+        goalsPut[id] = body
+        goalsRemoved.removeAll { $0 == id }
+    }
+
+    public func removeGoal(_ id: String) {
+        goalsPut[id] = nil
+        goalsRemoved.append(id)
+    }
+
+    /// Schedules (or moves) an alarm of the agent's own.
+    public func schedule(alarm id: String, at: Int64, everyMs: Int64? = nil) throws {
+        _ = try AgentIDGrammar.check(id)
+        alarmsSet.removeAll { $0.id == id }
+        alarmsSet.append(Alarm(id: id, dueAt: at, everyMs: everyMs, source: .agent))
+    }
+
+    public func cancel(alarm id: String) {
+        alarmsSet.removeAll { $0.id == id }
+        alarmsCancelled.append(id)
+    }
+
+    /// Spends budget units with the tick (checked against config.budget.limit at commit).
+    public func spend(_ units: Int64) { budgetSpend += units }
+}
+
+/// Kinds by name.
+public struct KindRegistry: Sendable {
+    var kinds: [String: any AgentKind] = [:]
+
+    public init(_ kinds: [any AgentKind] = []) {
+        for k in kinds { register(k) }
+    }
+
+    /// The kinds that ship: echo and counter.
+    public static let standard = KindRegistry([EchoKind(), CounterKind()])
+
+    public mutating func register(_ kind: any AgentKind) { kinds[kind.name] = kind }
+
+    public func kind(named name: String) -> (any AgentKind)? { kinds[name] }
+
+    public var names: [String] { kinds.keys.sorted() }
+}

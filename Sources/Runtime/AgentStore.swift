@@ -1,0 +1,94 @@
+public import Foundation
+public import Namespace
+public import Services
+
+/// The runtime's storage. Every method that changes anything is one transaction; methods that
+/// append to an agent's logs return the appended records so the runtime can publish them to
+/// watchers after the commit. Implementations: RuntimeSQLite (one embedded database), with a
+/// PostgreSQL backend to follow behind the same protocol.
+///
+/// Errors are FSError: not_found for a missing agent, already_exists, queue_full,
+/// unavailable for storage failures (with the cause for logs).
+public protocol AgentStore: Sendable {
+    func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], trace: [JSON]) async throws -> [LogRecord]
+    func deleteAgent(_ id: String) async throws
+    func agent(_ id: String) async throws -> AgentRecord?
+    /// Agents in id order, after `after`.
+    func listAgents(after: String?, limit: Int) async throws -> [AgentRecord]
+    func agentCount() async throws -> Int
+
+    /// Replaces the config and the alarms that come from it.
+    func updateConfig(_ id: String, config: JSON, alarms: [Alarm], trace: [JSON]) async throws -> [LogRecord]
+    func setLifecycle(_ id: String, _ lifecycle: Lifecycle, trace: [JSON]) async throws -> [LogRecord]
+
+    /// Accepts an envelope: a duplicate id is acknowledged and not enqueued; a full inbox
+    /// applies `policy`. The trace of what happened is appended in the same transaction.
+    func enqueue(_ agent: String, _ envelope: Envelope, maxDepth: Int, policy: OverflowPolicy, at: Int64) async throws -> EnqueueResult
+    /// Pending envelopes in acceptance order.
+    func pending(_ agent: String, limit: Int) async throws -> [Envelope]
+    /// What a tick may take now: the head of the inbox while it is not backing off, and due alarms.
+    func due(_ agent: String, now: Int64, limit: Int) async throws -> (envelopes: [Envelope], alarms: [Alarm])
+    func queueDepth(_ agent: String) async throws -> Int
+
+    func commitTick(_ commit: TickCommit) async throws -> [LogRecord]
+    /// Returns the appended records and the ids of envelopes dead-lettered by this failure.
+    func recordFailure(_ failure: TickFailure) async throws -> (records: [LogRecord], deadLettered: [String])
+
+    func logTail(_ agent: String, _ log: LogName, limit: Int) async throws -> (records: [LogRecord], hasOlder: Bool)
+    func readLog(_ agent: String, _ log: LogName, offset: Int64, count: Int) async throws -> Data
+
+    func deadLetters(_ agent: String) async throws -> [DeadLetter]
+    func deadLetter(_ agent: String, id: String) async throws -> DeadLetter?
+    func deadLetterCount(_ agent: String) async throws -> Int
+    /// Moves a dead letter back to the tail of the inbox.
+    func replayDeadLetter(_ agent: String, id: String, at: Int64) async throws -> [LogRecord]
+    func discardDeadLetter(_ agent: String, id: String, at: Int64) async throws -> [LogRecord]
+
+    func goals(_ agent: String) async throws -> [Goal]
+    func goal(_ agent: String, id: String) async throws -> Goal?
+    func putGoal(_ agent: String, id: String, body: JSON, at: Int64) async throws -> Goal
+    /// False when there was no such goal.
+    func removeGoal(_ agent: String, id: String) async throws -> Bool
+
+    func keys(_ agent: String) async throws -> AgentKeyPair?
+
+    /// The earliest due time of any alarm of an agent that is not paused.
+    func nextAlarmDue() async throws -> Int64?
+    /// Agents (not paused) with an alarm due at `now`.
+    func agentsWithDueAlarms(now: Int64, limit: Int) async throws -> [String]
+    /// Agents (not paused) with pending envelopes: work left by a previous run.
+    func agentsWithPending(limit: Int) async throws -> [String]
+
+    /// Spends `units` if the agent stays within `limit`; false (and nothing spent) otherwise.
+    func spendBudget(_ agent: String, units: Int64, limit: Int64) async throws -> Bool
+
+    /// Flushes and closes. Calls after close fail with unavailable.
+    func close() async
+}
+
+/// A dead-lettered envelope and why.
+public struct DeadLetter: Sendable, Equatable {
+    public var envelope: Envelope
+    public var reason: String
+    public var at: Int64
+
+    public init(envelope: Envelope, reason: String, at: Int64) {
+        self.envelope = envelope
+        self.reason = reason
+        self.at = at
+    }
+
+    public var json: JSON {
+        .object(["id": .string(envelope.id), "envelope": envelope.json, "reason": .string(reason), "at": .string(Timestamp.iso(at))])
+    }
+}
+
+/// Trace records: one JSON object per line, `type` and `at` first among equals.
+public enum Trace {
+    public static func record(_ type: String, at: Int64, _ fields: [String: JSON] = [:]) -> JSON {
+        var o = fields
+        o["type"] = .string(type)
+        o["at"] = .string(Timestamp.iso(at))
+        return .object(o)
+    }
+}

@@ -1,0 +1,53 @@
+public import Foundation
+public import Namespace
+
+/// Turns what a client wrote to an inbox into an envelope: plain text becomes the body
+/// (one trailing newline dropped); a JSON object with a `body` field is an envelope and may
+/// carry its own `id`, `from` and `kind`.
+public enum EnvelopeParser {
+    public static let maxFromLength = 200
+
+    public static func parse(_ data: Data, sender: String, now: Int64) throws(FSError) -> Envelope {
+        guard let text = String(data: data, encoding: .utf8) else { throw FSError.invalidInput("a message must be UTF-8 text or JSON") }
+        if text.first == "{", let json = try? JSON(parsing: text), case .object(let o) = json, let body = o["body"] {
+            var id = generatedID(now)
+            if let v = o["id"] {
+                guard let s = v.stringValue, (try? AgentIDGrammar.check(s)) != nil else {
+                    throw FSError.invalidInput("envelope id must be a string matching [a-z0-9][a-z0-9._-]{0,62}")
+                }
+                id = s
+            }
+            var from = sender
+            if let v = o["from"] {
+                guard let s = v.stringValue, !s.isEmpty, s.count <= maxFromLength, !s.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+                    throw FSError.invalidInput("envelope from must be a non-empty one-line string of at most \(maxFromLength) characters")
+                }
+                from = s
+            }
+            var kind = "message"
+            if let v = o["kind"] {
+                guard let s = v.stringValue, (try? AgentIDGrammar.check(s)) != nil else {
+                    throw FSError.invalidInput("envelope kind must be a string matching [a-z0-9][a-z0-9._-]{0,62}")
+                }
+                kind = s
+            }
+            return Envelope(id: id, from: from, kind: kind, body: body, sentAt: now)
+        }
+        var body = Substring(text)
+        if body.hasSuffix("\r\n") {
+            body = body.dropLast(2)
+        } else if body.hasSuffix("\n") {
+            body = body.dropLast()
+        }
+        return Envelope(id: generatedID(now), from: sender, kind: "message", body: .string(String(body)), sentAt: now)
+    }
+
+    /// Time-ordered and unique: milliseconds in hex, then 64 random bits.
+    public static func generatedID(_ now: Int64) -> String {
+        var rng = SystemRandomNumberGenerator()
+        let r = rng.next() as UInt64
+        let t = String(UInt64(max(now, 0)), radix: 16)
+        let h = String(r, radix: 16)
+        return "m" + t + "-" + String(repeating: "0", count: 16 - h.count) + h
+    }
+}

@@ -1,0 +1,111 @@
+public import Foundation
+import CSecp256k1
+import Crypto
+import Namespace
+
+/// An agent's BIP-340 (secp256k1 Schnorr) key pair: Nostr-compatible keys. The secret never
+/// leaves the runtime; `description` redacts it so it cannot slip into a log.
+public struct AgentKeyPair: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let secret: [UInt8]
+    /// x-only public key, lowercase hex (64 characters).
+    public let publicKey: String
+
+    public init(secret: [UInt8], publicKey: String) {
+        self.secret = secret
+        self.publicKey = publicKey
+    }
+
+    public var description: String { "AgentKeyPair(pubkey: \(publicKey), secret: <redacted>)" }
+    public var debugDescription: String { description }
+}
+
+/// BIP-340 signing and verification through libsecp256k1. Messages are SHA-256 digests of the
+/// data, as Nostr signs an event id.
+public enum Schnorr {
+    /// One context for the process: secp256k1 contexts are safe to share for signing and
+    /// verification once randomised.
+    nonisolated(unsafe) static let context: OpaquePointer = {
+        let ctx = secp256k1_context_create(UInt32(SECP256K1_CONTEXT_NONE))!
+        var seed = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in seed.indices { seed[i] = rng.next() }
+        _ = secp256k1_context_randomize(ctx, seed)
+        return ctx
+    }()
+
+    public static func generate() -> AgentKeyPair {
+        var rng = SystemRandomNumberGenerator()
+        while true {
+            var secret = [UInt8](repeating: 0, count: 32)
+            for i in secret.indices { secret[i] = rng.next() }
+            if let pair = try? keyPair(secret: secret) { return pair }
+        }
+    }
+
+    public static func keyPair(secret: [UInt8]) throws -> AgentKeyPair {
+        guard secret.count == 32 else { throw FSError(.invalidInput, "a secret key is 32 bytes") }
+        var keypair = secp256k1_keypair()
+        guard secp256k1_keypair_create(context, &keypair, secret) == 1 else { throw FSError(.invalidInput, "invalid secret key") }
+        var xonly = secp256k1_xonly_pubkey()
+        var parity: Int32 = 0
+        _ = secp256k1_keypair_xonly_pub(context, &xonly, &parity, &keypair)
+        var out = [UInt8](repeating: 0, count: 32)
+        _ = secp256k1_xonly_pubkey_serialize(context, &out, &xonly)
+        return AgentKeyPair(secret: secret, publicKey: hex(out))
+    }
+
+    public static func sign(_ data: Data, with pair: AgentKeyPair) throws -> String {
+        var keypair = secp256k1_keypair()
+        guard secp256k1_keypair_create(context, &keypair, pair.secret) == 1 else { throw FSError(.unavailable, "stored key is invalid") }
+        let digest = Array(SHA256.hash(data: data))
+        var aux = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in aux.indices { aux[i] = rng.next() }
+        var sig = [UInt8](repeating: 0, count: 64)
+        guard secp256k1_schnorrsig_sign32(context, &sig, digest, &keypair, aux) == 1 else { throw FSError(.unavailable, "signing failed") }
+        return hex(sig)
+    }
+
+    public static func verify(pubkey: String, data: Data, signature: String) -> Bool {
+        guard let key = unhex(pubkey), key.count == 32, let sig = unhex(signature), sig.count == 64 else { return false }
+        var xonly = secp256k1_xonly_pubkey()
+        guard secp256k1_xonly_pubkey_parse(context, &xonly, key) == 1 else { return false }
+        let digest = Array(SHA256.hash(data: data))
+        return secp256k1_schnorrsig_verify(context, sig, digest, 32, &xonly) == 1
+    }
+
+    static let digits = Array("0123456789abcdef".utf8)
+
+    public static func hex(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Lowercase or uppercase hex to bytes; nil for anything else.
+    public static func unhex(_ text: String) -> [UInt8]? {
+        let b = Array(text.utf8)
+        guard b.count % 2 == 0 else { return nil }
+        func v(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: c - 0x30
+            case 0x61...0x66: c - 0x61 + 10
+            case 0x41...0x46: c - 0x41 + 10
+            default: nil
+            }
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(b.count / 2)
+        var i = 0
+        while i < b.count {
+            guard let hi = v(b[i]), let lo = v(b[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+}

@@ -1,0 +1,192 @@
+public import Foundation
+public import Namespace
+public import Services
+
+extension Runtime: AgentHost {
+    public func status(of agent: String) async throws -> JSON {
+        let r = try await requireAgent(agent)
+        let settings = (try? AgentSettings(config: r.config)) ?? .defaults
+        var o: [String: JSON] = [
+            "id": .string(r.id), "name": .string(settings.name ?? r.id), "kind": .string(r.kind), "state": .string(r.lifecycle.rawValue),
+            "tick_count": .int64(r.tickCount), "last_tick_at": r.lastTickAt.map { .string(Timestamp.iso($0)) } ?? .null,
+            "last_tick_cause": r.lastTickCause.map { .string($0) } ?? .null,
+            "queue_depth": .int(try await store.queueDepth(agent)), "deadletter_count": .int(try await store.deadLetterCount(agent)),
+            "dropped_count": .int64(r.droppedCount), "created_at": .string(Timestamp.iso(r.createdAt)),
+        ]
+        if let limit = settings.budgetLimit {
+            o["budget"] = .object(["limit": .int64(limit), "spent": .int64(r.budgetSpent), "remaining": .int64(max(0, limit - r.budgetSpent))])
+        }
+        return .object(o)
+    }
+
+    public func config(of agent: String) async throws -> JSON { try await requireAgent(agent).config }
+
+    public func patchConfig(of agent: String, _ patch: JSON) async throws {
+        let r = try await requireAgent(agent)
+        let next = r.config.merging(patch: patch)
+        let settings = try AgentSettings(config: next)
+        if let kind = kinds.kind(named: r.kind) {
+            do { try kind.validate(config: next) } catch let e as FSError { throw e } catch { throw FSError.invalidInput("\(error)") }
+        }
+        let now = clock.now()
+        let records = try await store.updateConfig(agent, config: next, alarms: settings.configAlarms(now: now),
+                                                   trace: [Trace.record("config_change", at: now, ["patch": patch])])
+        publish(agent, records)
+        engine.alarmsChanged()
+        await publishModified(agent, .config)
+        // A larger inbox or a new policy may let waiting work through.
+        await engine.trigger(agent, .message)
+    }
+
+    public func state(of agent: String) async throws -> JSON { try await requireAgent(agent).state }
+
+    public func control(_ agent: String, _ command: ControlCommand) async throws {
+        let r = try await requireAgent(agent)
+        let now = clock.now()
+        func change(to lifecycle: Lifecycle) async throws {
+            guard r.lifecycle != lifecycle else { return }
+            let records = try await store.setLifecycle(agent, lifecycle, trace: [
+                Trace.record("state_change", at: now, ["from": .string(r.lifecycle.rawValue), "to": .string(lifecycle.rawValue),
+                                                       "reason": .string(command.rawValue)]),
+            ])
+            publish(agent, records)
+            await publishModified(agent, .status)
+        }
+        switch command {
+        case .tick:
+            await engine.tick(agent)
+        case .hibernate:
+            try await change(to: .hibernated)
+            feeds.evict(agent: agent)
+        case .wake, .resume:
+            try await change(to: .active)
+            engine.alarmsChanged()
+            await engine.trigger(agent, .message)
+        case .pause:
+            try await change(to: .paused)
+            engine.alarmsChanged()
+        }
+    }
+
+    public func send(to agent: String, _ input: Data, from sender: Principal) async throws -> SendReceipt {
+        let r = try await requireAgent(agent)
+        let settings = (try? AgentSettings(config: r.config)) ?? .defaults
+        let now = clock.now()
+        let envelope = try EnvelopeParser.parse(input, sender: sender.senderName, now: now)
+        let result = try await store.enqueue(agent, envelope, maxDepth: settings.maxDepth, policy: settings.overflow, at: now)
+        publish(agent, result.appended)
+        if let accepted = result.envelope, result.receipt.outcome == .queued {
+            feeds.publish(.init(agent: agent, topic: .inbox), event: "record", data: accepted.json.description, id: UInt64(accepted.seq))
+            await engine.trigger(agent, .message)
+        }
+        if result.receipt.outcome == .deadLettered {
+            feeds.publish(.init(agent: agent, topic: .deadletter), event: "created", data: envelope.id)
+        }
+        await publishModified(agent, .status)
+        return result.receipt
+    }
+
+    public func pending(of agent: String, limit: Int) async throws -> [JSON] {
+        _ = try await requireAgent(agent)
+        return try await store.pending(agent, limit: limit).map(\.json)
+    }
+
+    public func logSize(of agent: String, _ log: LogName) async throws -> Int64 { try await requireAgent(agent).logBytes[log] ?? 0 }
+
+    public func readLog(of agent: String, _ log: LogName, offset: Int64, count: Int) async throws -> Data {
+        try await store.readLog(agent, log, offset: offset, count: count)
+    }
+
+    public func feed(of agent: String, _ topic: FeedTopic) async throws -> RecordFeed {
+        _ = try await requireAgent(agent)
+        return try await feeds.feed(.init(agent: agent, topic: topic)) { [store, feeds] in
+            switch topic {
+            case .log(let log):
+                let (records, hasOlder) = try await store.logTail(agent, log, limit: feeds.capacity)
+                return (records.map { FeedRecord(id: UInt64($0.seq), event: "record", data: $0.line) }, hasOlder)
+            case .inbox:
+                let pending = try await store.pending(agent, limit: feeds.capacity)
+                return (pending.map { FeedRecord(id: UInt64($0.seq), event: "record", data: $0.json.description) }, false)
+            default:
+                return ([], false)
+            }
+        }
+    }
+
+    public func deadLetters(of agent: String) async throws -> [JSON] {
+        _ = try await requireAgent(agent)
+        return try await store.deadLetters(agent).map(\.json)
+    }
+
+    public func deadLetter(of agent: String, id: String) async throws -> JSON {
+        guard let d = try await store.deadLetter(agent, id: id) else {
+            throw FSError(.notFound, "no dead letter '\(id)'", path: "/agents/\(agent)/deadletter/\(id)")
+        }
+        return d.json
+    }
+
+    public func replayDeadLetter(of agent: String, id: String) async throws {
+        let records = try await store.replayDeadLetter(agent, id: id, at: clock.now())
+        publish(agent, records)
+        feeds.publish(.init(agent: agent, topic: .deadletter), event: "deleted", data: id)
+        await publishModified(agent, .status)
+        await engine.trigger(agent, .message)
+    }
+
+    public func discardDeadLetter(of agent: String, id: String) async throws {
+        let records = try await store.discardDeadLetter(agent, id: id, at: clock.now())
+        publish(agent, records)
+        feeds.publish(.init(agent: agent, topic: .deadletter), event: "deleted", data: id)
+        await publishModified(agent, .status)
+    }
+
+    public func goals(of agent: String) async throws -> [Goal] {
+        _ = try await requireAgent(agent)
+        return try await store.goals(agent)
+    }
+
+    public func goal(of agent: String, id: String) async throws -> Goal {
+        guard let g = try await store.goal(agent, id: id) else {
+            throw FSError(.notFound, "no goal '\(id)'", path: "/agents/\(agent)/goals/\(id).json")
+        }
+        return g
+    }
+
+    public func putGoal(of agent: String, id: String, _ body: JSON) async throws -> Goal {
+        let existed = try await store.goal(agent, id: id) != nil
+        let g = try await store.putGoal(agent, id: id, body: body, at: clock.now())
+        feeds.publish(.init(agent: agent, topic: .goals), event: existed ? "modified" : "created", data: id + ".json")
+        return g
+    }
+
+    public func removeGoal(of agent: String, id: String) async throws {
+        guard try await store.removeGoal(agent, id: id) else {
+            throw FSError(.notFound, "no goal '\(id)'", path: "/agents/\(agent)/goals/\(id).json")
+        }
+        feeds.publish(.init(agent: agent, topic: .goals), event: "deleted", data: id + ".json")
+    }
+
+    public func publicKey(of agent: String) async throws -> String { try await keys(agent).publicKey }
+
+    public func sign(as agent: String, _ data: Data) async throws -> String { try Schnorr.sign(data, with: try await keys(agent)) }
+
+    public func verify(pubkey: String, data: Data, signature: String) -> Bool { Schnorr.verify(pubkey: pubkey, data: data, signature: signature) }
+
+    func keys(_ agent: String) async throws -> AgentKeyPair {
+        guard let k = try await store.keys(agent) else { throw FSError(.notFound, "no agent '\(agent)'", path: "/agents/\(agent)") }
+        return k
+    }
+}
+
+extension Runtime: BudgetLedger {
+    public func spend(agent: String, units: Int, path: String) async throws {
+        let r = try await requireAgent(agent)
+        guard let limit = ((try? AgentSettings(config: r.config)) ?? .defaults).budgetLimit else {
+            throw FSError(.budgetExceeded, "this mount is budgeted and the agent has no config.budget.limit", path: path)
+        }
+        guard try await store.spendBudget(agent, units: Int64(units), limit: limit) else {
+            throw FSError(.budgetExceeded, "budget of \(limit) units is spent", path: path)
+        }
+        await publishModified(agent, .status)
+    }
+}

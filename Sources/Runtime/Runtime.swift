@@ -1,0 +1,124 @@
+public import Foundation
+public import Namespace
+public import Services
+
+/// The runtime: agents, their namespaces, the tick engine and storage. The HTTP layer, the
+/// FUSE adapter and the tests all reach agents through `client(as:)` (a FileClient) or the
+/// agent methods here, so transports add no logic of their own.
+public final class Runtime: Sendable {
+    public let store: any AgentStore
+    public let clock: any AgentClock
+    public let kinds: KindRegistry
+    public let feeds: FeedHub
+    public let engine: TickEngine
+    public let startedAt: Int64
+    public static let version = "0.1.0"
+
+    public init(store: any AgentStore, clock: any AgentClock = SystemClock(), kinds: KindRegistry = .standard, maxConcurrentTicks: Int = 64) {
+        self.store = store
+        self.clock = clock
+        self.kinds = kinds
+        self.feeds = FeedHub()
+        self.startedAt = clock.now()
+        let box = RunnerBox()
+        self.engine = TickEngine(maxConcurrent: maxConcurrentTicks, clock: clock, store: store) { agent, cause in
+            await box.runtime?.runTick(agent, cause) ?? false
+        }
+        box.runtime = self
+    }
+
+    /// Runs the tick engine and alarms until the task is cancelled. Ticks that are running
+    /// when it is cancelled finish (commit or roll back) before it returns.
+    public func run() async { await engine.run() }
+
+    // MARK: - Agents
+
+    public func createAgent(id rawID: String, kind kindName: String, config: JSON = .object([:])) async throws -> JSON {
+        let id = try AgentID.validate(rawID)
+        guard let kind = kinds.kind(named: kindName) else {
+            throw FSError.invalidInput("unknown kind '\(kindName)'; known kinds: \(kinds.names.joined(separator: ", "))")
+        }
+        let settings = try AgentSettings(config: config)
+        do { try kind.validate(config: config) } catch let e as FSError { throw e } catch { throw FSError.invalidInput("\(error)") }
+        let now = clock.now()
+        let context = TickContext(agentID: id, config: config, state: .object([:]), cause: .manual, now: now)
+        try await kind.onCreate(context)
+        let record = AgentRecord(id: id, kind: kindName, config: config, state: context.state, createdAt: now)
+        let trace = [Trace.record("created", at: now, ["kind": .string(kindName)])] + context.trace
+        _ = try await store.createAgent(record, keys: Schnorr.generate(), alarms: settings.configAlarms(now: now) + context.alarmsSet,
+                                        goals: context.goalsPut, trace: trace)
+        engine.alarmsChanged()
+        return try await status(of: id)
+    }
+
+    public func deleteAgent(_ rawID: String) async throws {
+        let id = try AgentID.validate(rawID)
+        try await store.deleteAgent(id)
+        feeds.evict(agent: id, all: true)
+        engine.alarmsChanged()
+    }
+
+    /// Agents in id order: `{id, kind, state, tick_count}` each.
+    public func listAgents(after: String? = nil, limit: Int = 1000) async throws -> [JSON] {
+        try await store.listAgents(after: after, limit: limit).map { r in
+            .object(["id": .string(r.id), "kind": .string(r.kind), "state": .string(r.lifecycle.rawValue), "tick_count": .int64(r.tickCount)])
+        }
+    }
+
+    func requireAgent(_ id: String) async throws -> AgentRecord {
+        guard let r = try await store.agent(id) else { throw FSError(.notFound, "no agent '\(id)'", path: "/agents/\(id)") }
+        return r
+    }
+
+    /// The agent's namespace with its config's access overrides.
+    public func namespace(of rawID: String) async throws -> Namespace {
+        let id = try AgentID.validate(rawID)
+        let record = try await requireAgent(id)
+        var table = StandardMounts.table(host: self)
+        if let settings = try? AgentSettings(config: record.config), !settings.access.isEmpty { table = table.overriding(settings.access) }
+        return Namespace(agentID: id, table: table, prefix: "/agents/\(id)", budget: self)
+    }
+
+    /// A file client that acts as `principal`.
+    public func client(as principal: Principal) -> RuntimeClient { RuntimeClient(runtime: self, principal: principal) }
+
+    public func runtimeStatus() async throws -> JSON {
+        let now = clock.now()
+        return .object([
+            "version": .string(Runtime.version),
+            "started_at": .string(Timestamp.iso(startedAt)),
+            "uptime_s": .number(Double(now - startedAt) / 1000),
+            "agents": .int(try await store.agentCount()),
+            "ticks_running": .int(await engine.runningCount),
+            "feeds": .int(feeds.count),
+            "kinds": .array(kinds.names.map { .string($0) }),
+        ])
+    }
+
+    // MARK: - Publishing to watchers
+
+    func publish(_ agent: String, _ records: [LogRecord]) {
+        for r in records {
+            feeds.publish(.init(agent: agent, topic: .log(r.log)), event: "record", data: r.line, id: UInt64(r.seq))
+        }
+    }
+
+    /// Sends `modified` with the new content to watchers of a JSON file, if there are any.
+    func publishModified(_ agent: String, _ topic: FeedTopic) async {
+        guard let feed = feeds.existing(.init(agent: agent, topic: topic)) else { return }
+        let content: JSON?
+        switch topic {
+        case .status: content = try? await status(of: agent)
+        case .config: content = try? await store.agent(agent)?.config
+        case .state: content = try? await store.agent(agent)?.state
+        default: content = nil
+        }
+        if let content { feed.publish(event: "modified", data: content.description) }
+    }
+}
+
+/// Lets the engine's runner reach the runtime that owns the engine without a retain cycle at
+/// construction. Set once in `Runtime.init` before any tick can run.
+final class RunnerBox: @unchecked Sendable {
+    weak var runtime: Runtime?
+}

@@ -1,0 +1,136 @@
+public import Foundation
+public import Namespace
+import Services
+
+/// The in-process FileClient: the global tree (`/agents/<id>/...`, `/runtime/status`) for one
+/// principal. The HTTP layer and the in-process FUSE mount sit on this.
+public struct RuntimeClient: FileClient {
+    public let runtime: Runtime
+    public let principal: Principal
+
+    enum Target {
+        case root, agentsDir, runtimeDir, runtimeStatus
+        case agent(Namespace, Path)
+    }
+
+    func target(_ text: String) async throws -> Target {
+        let path = try Path(text)
+        let c = path.components
+        switch c.first {
+        case nil: return .root
+        case "agents":
+            if c.count == 1 { return .agentsDir }
+            let id = try AgentID.validate(c[1])
+            if case .agent(let own) = principal, own != id {
+                throw FSError.denied("/agents/\(id)", "this token is for agent '\(own)' only")
+            }
+            let ns = try await runtime.namespace(of: id)
+            return .agent(ns, try Path("/" + c.dropFirst(2).joined(separator: "/")))
+        case "runtime":
+            if c.count == 1 { return .runtimeDir }
+            if c.count == 2, c[1] == "status" { return .runtimeStatus }
+            throw FSError.notFound(text)
+        default:
+            throw FSError.notFound(path.description)
+        }
+    }
+
+    static func dir(_ name: String, _ path: String) -> FileStat {
+        FileStat(name: name, type: .dir, size: 0, mtime: 0, version: 0, id: FileStat.stableID(path), mode: 0o555)
+    }
+
+    public func stat(_ path: String) async throws -> FileStat {
+        switch try await target(path) {
+        case .root: return Self.dir("", "/")
+        case .agentsDir: return Self.dir("agents", "/agents")
+        case .runtimeDir: return Self.dir("runtime", "/runtime")
+        case .runtimeStatus:
+            let size = Int64(try await runtime.runtimeStatus().fileData.count)
+            return FileStat(name: "status", type: .file, size: size, mtime: runtime.clock.now(), version: 0,
+                            id: FileStat.stableID("/runtime/status"), mode: 0o444)
+        case .agent(let ns, let rest):
+            var s = try await ns.stat(rest, as: principal)
+            if rest.isRoot { s.name = ns.agentID }
+            return s
+        }
+    }
+
+    public func list(_ path: String) async throws -> [FileStat] {
+        switch try await target(path) {
+        case .root: return [Self.dir("agents", "/agents"), Self.dir("runtime", "/runtime")]
+        case .agentsDir:
+            var ids: [String]
+            if case .agent(let own) = principal {
+                ids = try await runtime.store.agent(own) == nil ? [] : [own]
+            } else {
+                ids = []
+                var after: String?
+                while true {
+                    let page = try await runtime.store.listAgents(after: after, limit: 1000).map(\.id)
+                    ids += page
+                    guard page.count == 1000 else { break }
+                    after = page.last
+                }
+            }
+            return ids.map { Self.dir($0, "/agents/\($0)") }
+        case .runtimeDir: return [try await stat("/runtime/status")]
+        case .runtimeStatus: throw FSError(.notDirectory, "not a directory", path: path)
+        case .agent(let ns, let rest): return try await ns.list(rest, as: principal)
+        }
+    }
+
+    public func read(_ path: String, offset: Int64, count: Int?) async throws -> Data {
+        switch try await target(path) {
+        case .root, .agentsDir, .runtimeDir: throw FSError(.isDirectory, "is a directory", path: path)
+        case .runtimeStatus:
+            let all = try await runtime.runtimeStatus().fileData
+            guard offset < all.count else { return Data() }
+            return all.subdata(in: Int(offset)..<min(all.count, Int(offset) + (count ?? all.count)))
+        case .agent(let ns, let rest): return try await ns.read(rest, offset: offset, count: count, as: principal)
+        }
+    }
+
+    public func write(_ path: String, _ data: Data, mode: WriteMode) async throws -> Data {
+        switch try await target(path) {
+        case .root, .agentsDir, .runtimeDir: throw FSError(.isDirectory, "is a directory", path: path)
+        case .runtimeStatus: throw FSError.denied(path, "file cannot be written")
+        case .agent(let ns, let rest): return try await ns.write(rest, data, mode: mode, as: principal)
+        }
+    }
+
+    public func remove(_ path: String) async throws {
+        switch try await target(path) {
+        case .root, .agentsDir, .runtimeDir, .runtimeStatus: throw FSError.denied(path, "cannot be removed")
+        case .agent(let ns, let rest):
+            if rest.isRoot {
+                guard principal == .operator else { throw FSError.denied(path, "only the operator may delete an agent") }
+                try await runtime.deleteAgent(ns.agentID)
+                return
+            }
+            try await ns.remove(rest, as: principal)
+        }
+    }
+
+    public func watch(_ path: String, after: UInt64?) async throws -> AsyncThrowingStream<FeedRecord, any Error> {
+        guard case .agent(let ns, let rest) = try await target(path) else {
+            throw FSError(.invalidInput, "only files and directories of an agent can be watched", path: path)
+        }
+        let subscription = try await ns.feed(rest, as: principal).subscribe(after: after)
+        let box = IteratorBox(subscription.makeAsyncIterator(), subscription)
+        return AsyncThrowingStream(unfolding: { await box.next() })
+    }
+}
+
+/// Holds a subscription's iterator for `AsyncThrowingStream(unfolding:)`, which calls `next`
+/// one at a time.
+final class IteratorBox: @unchecked Sendable {
+    var iterator: RecordFeed.Subscription.Iterator
+    let subscription: RecordFeed.Subscription
+
+    init(_ iterator: RecordFeed.Subscription.Iterator, _ subscription: RecordFeed.Subscription) {
+        self.iterator = iterator
+        self.subscription = subscription
+    }
+
+    func next() async -> FeedRecord? { await iterator.next() }
+}

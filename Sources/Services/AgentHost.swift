@@ -1,0 +1,93 @@
+public import Foundation
+public import Namespace
+
+/// What the services need from the runtime. Services are tables of files over this protocol;
+/// the runtime implements it over its registry, tick engine and storage.
+public protocol AgentHost: Sendable {
+    func status(of agent: String) async throws -> JSON
+    func config(of agent: String) async throws -> JSON
+    /// Applies an RFC 7396 merge-patch, validated as a whole; invalid → invalid_input, unchanged.
+    func patchConfig(of agent: String, _ patch: JSON) async throws
+    func state(of agent: String) async throws -> JSON
+    func control(_ agent: String, _ command: ControlCommand) async throws
+    /// Accepts one envelope (plain text or a JSON envelope) into the inbox.
+    func send(to agent: String, _ input: Data, from sender: Principal) async throws -> SendReceipt
+    /// Pending envelopes, oldest first.
+    func pending(of agent: String, limit: Int) async throws -> [JSON]
+
+    func logSize(of agent: String, _ log: LogName) async throws -> Int64
+    func readLog(of agent: String, _ log: LogName, offset: Int64, count: Int) async throws -> Data
+    func feed(of agent: String, _ topic: FeedTopic) async throws -> RecordFeed
+
+    func deadLetters(of agent: String) async throws -> [JSON]
+    func deadLetter(of agent: String, id: String) async throws -> JSON
+    func replayDeadLetter(of agent: String, id: String) async throws
+    func discardDeadLetter(of agent: String, id: String) async throws
+
+    func goals(of agent: String) async throws -> [Goal]
+    func goal(of agent: String, id: String) async throws -> Goal
+    func putGoal(of agent: String, id: String, _ body: JSON) async throws -> Goal
+    func removeGoal(of agent: String, id: String) async throws
+
+    func publicKey(of agent: String) async throws -> String
+    /// BIP-340 signature over SHA-256(data), lowercase hex.
+    func sign(as agent: String, _ data: Data) async throws -> String
+    func verify(pubkey: String, data: Data, signature: String) -> Bool
+}
+
+/// The append-only logs of an agent.
+public enum LogName: String, Sendable, CaseIterable {
+    case trace, trajectory, outbox
+}
+
+/// The things a watcher can follow.
+public enum FeedTopic: Hashable, Sendable {
+    case log(LogName)
+    case inbox, status, config, state, goals, deadletter
+}
+
+/// `ctl` commands.
+public enum ControlCommand: String, Sendable, CaseIterable {
+    case tick, hibernate, wake, pause, resume
+}
+
+public struct SendReceipt: Sendable, Equatable {
+    public enum Outcome: String, Sendable {
+        case queued, duplicate
+        case deadLettered = "dead_lettered"
+    }
+    public var id: String
+    public var outcome: Outcome
+
+    public init(id: String, outcome: Outcome) {
+        self.id = id
+        self.outcome = outcome
+    }
+
+    public var json: JSON { .object(["id": .string(id), "status": .string(outcome.rawValue)]) }
+}
+
+public struct Goal: Sendable, Equatable {
+    public var id: String
+    public var body: JSON
+    /// Milliseconds since the epoch.
+    public var updatedAt: Int64
+    public var version: UInt64
+
+    public init(id: String, body: JSON, updatedAt: Int64, version: UInt64) {
+        self.id = id
+        self.body = body
+        self.updatedAt = updatedAt
+        self.version = version
+    }
+}
+
+extension JSON {
+    /// The value as file content: one line with a trailing newline.
+    public var fileData: Data { Data((description + "\n").utf8) }
+
+    /// Parses file content written by a client.
+    public init(fileData: Data) throws(FSError) {
+        try self.init(parsing: fileData)
+    }
+}

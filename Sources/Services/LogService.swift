@@ -1,0 +1,54 @@
+public import Foundation
+public import Namespace
+
+/// Append-only logs read by byte offset: `outbox` mounted alone, `logs/` holding `trace` and
+/// `trajectory`. Sizes grow honestly so `tail -f` can poll them.
+public struct LogService: FileService {
+    public let name: String
+    let host: any AgentHost
+    let table: FileTable
+
+    /// `outbox`: one log mounted as a file.
+    public static func outbox(host: any AgentHost) -> LogService {
+        LogService(name: "outbox", host: host, table: .file(LogName.outbox.rawValue, .stream, .readOnly))
+    }
+
+    /// `logs/`: trace and trajectory.
+    public static func logs(host: any AgentHost) -> LogService {
+        LogService(name: "logs", host: host, table: .directory([
+            .init("trace", .stream, .readOnly),
+            .init("trajectory", .stream, .readOnly),
+        ]))
+    }
+
+    func log(_ node: Node) -> LogName? { LogName(rawValue: node.tag) }
+
+    public func walk(_ path: Path, _ ctx: RequestContext) async throws -> Node {
+        var node = try table.walk(path, shown: ctx.shownPath)
+        if let log = log(node) { node.size = try await host.logSize(of: ctx.agentID, log) }
+        return node
+    }
+
+    public func list(_ dir: Node, _ ctx: RequestContext) async throws -> [Node] {
+        var out: [Node] = []
+        for var node in table.list() {
+            if let log = log(node) { node.size = try await host.logSize(of: ctx.agentID, log) }
+            out.append(node)
+        }
+        return out
+    }
+
+    public func read(_ node: Node, _ ctx: RequestContext) async throws -> Data {
+        try await read(node, offset: 0, count: Int.max, ctx)
+    }
+
+    public func read(_ node: Node, offset: Int64, count: Int, _ ctx: RequestContext) async throws -> Data {
+        guard let log = log(node) else { throw FSError(.isDirectory, "is a directory", path: ctx.shownPath) }
+        return try await host.readLog(of: ctx.agentID, log, offset: offset, count: count)
+    }
+
+    public func feed(_ node: Node, _ ctx: RequestContext) async throws -> RecordFeed {
+        guard let log = log(node) else { throw FSError(.invalidInput, "watch a log file, not the directory", path: ctx.shownPath) }
+        return try await host.feed(of: ctx.agentID, .log(log))
+    }
+}

@@ -1,0 +1,26 @@
+public import Namespace
+
+/// The namespace every agent gets, with the access levels an agent token has by default.
+/// An agent's `config.access` may narrow or widen them per mount path.
+public enum StandardMounts {
+    public static func entries(host: any AgentHost) -> [MountTable.Entry] {
+        func p(_ s: String) -> Path { try! Path(s) }  // literals below are valid paths
+        return [
+            .init(p("/ctl"), CtlService(host: host), .readWrite),
+            .init(p("/status"), JSONFileService(.status, host: host), .readOnly),
+            .init(p("/config"), JSONFileService(.config, host: host), .readOnly),
+            .init(p("/state"), JSONFileService(.state, host: host), .readOnly),
+            .init(p("/inbox"), InboxService(host: host), .readWrite),
+            .init(p("/outbox"), LogService.outbox(host: host), .readOnly),
+            .init(p("/deadletter"), DeadletterService(host: host), .readWrite),
+            .init(p("/goals"), GoalsService(host: host), .readWrite),
+            .init(p("/logs"), LogService.logs(host: host), .readOnly),
+            .init(p("/identity"), IdentityService(host: host), .signOnly),
+            .init(p("/mounts"), MountsService(), .readOnly),
+        ]
+    }
+
+    public static func table(host: any AgentHost) -> MountTable {
+        try! MountTable(entries(host: host))  // fixed table: no reserved names, no duplicates
+    }
+}
