@@ -15,7 +15,6 @@ public struct AgentSettings: Sendable, Equatable {
     public var maxAttempts = 3
     public var backoffMs: Int64 = 1000
     public var maxBatch = 1
-    public var traceRetain = 10_000
     public var alarms: [ConfigAlarm] = []
     public var access: [Path: AccessLevel] = [:]
     public var budgetLimit: Int64?
@@ -58,8 +57,6 @@ public struct AgentSettings: Sendable, Equatable {
         if let b = try int(retry["backoff_ms"], "retry.backoff_ms", 0...3_600_000) { backoffMs = b }
         let tick = try object("tick", allowed: ["max_batch"])
         if let m = try int(tick["max_batch"], "tick.max_batch", 1...1000) { maxBatch = Int(m) }
-        let trace = try object("trace", allowed: ["retain"])
-        if let r = try int(trace["retain"], "trace.retain", 10...1_000_000) { traceRetain = Int(r) }
         let budget = try object("budget", allowed: ["limit"])
         budgetLimit = try int(budget["limit"], "budget.limit", 0...Int64(1) << 50)
 

@@ -1,0 +1,192 @@
+import CSQLite
+import Foundation
+import Namespace
+import Synchronization
+
+/// One database file: a writer thread that group-commits and a pool of reader connections.
+///
+/// Group commit: writes submitted while a commit is in progress wait and then share the next
+/// transaction, each inside its own savepoint, so one failing write rolls back alone while the
+/// others commit together, behind one fsync. A write's continuation resumes only after COMMIT
+/// returned, so an acknowledged write is on disk.
+final class SQLiteDatabase: Sendable {
+    enum Durability: String, Sendable {
+        /// fsync at every commit (WAL, synchronous=FULL): survives power loss.
+        case full
+        /// WAL, synchronous=NORMAL: survives a process crash (kill -9), not power loss.
+        case normal
+    }
+
+    let path: String
+    let writer: WriterThread
+    private let readers = Mutex<[SQLiteConnection]>([])
+    private let maxIdleReaders = 8
+
+    init(path: String, durability: Durability = .full) throws(FSError) {
+        self.path = path
+        let conn = try SQLiteConnection(path: path, readOnly: false)
+        try conn.exec("PRAGMA journal_mode=WAL")
+        try conn.exec("PRAGMA synchronous=\(durability == .full ? "FULL" : "NORMAL")")
+        try conn.exec("PRAGMA foreign_keys=OFF")
+        try Schema.migrate(conn)
+        writer = WriterThread(connection: conn)
+    }
+
+    /// Runs `body` on a reader connection of this thread's choosing. Reads are short: they run
+    /// on the calling thread.
+    func read<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        let conn: SQLiteConnection
+        if let c = readers.withLock({ $0.popLast() }) {
+            conn = c
+        } else {
+            conn = try SQLiteConnection(path: path, readOnly: true)
+        }
+        defer {
+            readers.withLock { pool in
+                if pool.count < maxIdleReaders { pool.append(conn) }
+            }
+        }
+        return try body(conn)
+    }
+
+    /// Runs `body` in the next group transaction and returns after it committed.
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+            writer.submit(WriterThread.Job(
+                run: { conn in
+                    do {
+                        let value = try body(conn)
+                        return .success { c.resume(returning: value) }
+                    } catch {
+                        return .failure { c.resume(throwing: error) }
+                    }
+                },
+                fail: { error in c.resume(throwing: error) }
+            ))
+        }
+    }
+
+    func close() {
+        writer.close()
+        readers.withLock { $0.removeAll() }
+    }
+}
+
+/// The one thread that writes. It takes every job queued since its last commit and runs them
+/// in one transaction.
+final class WriterThread: @unchecked Sendable {
+    struct Job: @unchecked Sendable {
+        enum Outcome {
+            case success(() -> Void)
+            case failure(() -> Void)
+        }
+        let run: (SQLiteConnection) -> Outcome
+        let fail: (any Error) -> Void
+    }
+
+    private let connection: SQLiteConnection
+    private let condition = NSCondition()
+    private var queue: [Job] = []
+    private var closed = false
+    private var finished = false
+    private var thread: Thread?
+    /// Largest number of writes in one transaction.
+    static let maxBatch = 1024
+    /// Counters for benchmarks and metrics.
+    private(set) var commits = 0
+    private(set) var jobs = 0
+
+    init(connection: SQLiteConnection) {
+        self.connection = connection
+        let t = Thread { [unowned self] in self.loop() }
+        t.name = "agentns-sqlite-writer"
+        thread = t
+        t.start()
+    }
+
+    func submit(_ job: Job) {
+        condition.lock()
+        if closed {
+            condition.unlock()
+            job.fail(FSError(.unavailable, "the runtime is shutting down"))
+            return
+        }
+        queue.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    var stats: (commits: Int, jobs: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (commits, jobs)
+    }
+
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !closed { condition.wait() }
+            if queue.isEmpty && closed {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                try? connection.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+                return
+            }
+            let batch = Array(queue.prefix(Self.maxBatch))
+            queue.removeFirst(batch.count)
+            condition.unlock()
+            process(batch)
+        }
+    }
+
+    private func process(_ batch: [Job]) {
+        do {
+            try connection.exec("BEGIN IMMEDIATE")
+        } catch {
+            for job in batch { job.fail(error) }
+            return
+        }
+        var done: [() -> Void] = []
+        done.reserveCapacity(batch.count)
+        for job in batch {
+            do {
+                try connection.exec("SAVEPOINT job")
+                switch job.run(connection) {
+                case .success(let resume):
+                    try connection.exec("RELEASE job")
+                    done.append(resume)
+                case .failure(let resume):
+                    try connection.exec("ROLLBACK TO job")
+                    try connection.exec("RELEASE job")
+                    done.append(resume)
+                }
+            } catch {
+                // The savepoint machinery itself failed: the transaction is in doubt.
+                try? connection.exec("ROLLBACK")
+                for j in batch { j.fail(error) }
+                return
+            }
+        }
+        do {
+            try connection.exec("COMMIT")
+        } catch {
+            try? connection.exec("ROLLBACK")
+            for job in batch { job.fail(error) }
+            return
+        }
+        condition.lock()
+        commits += 1
+        jobs += batch.count
+        condition.unlock()
+        for resume in done { resume() }
+    }
+}

@@ -1,0 +1,203 @@
+public import Foundation
+public import Namespace
+public import Runtime
+public import Services
+
+/// AgentStore over one SQLite database in WAL mode (see docs/storage.md).
+public final class SQLiteStore: AgentStore {
+    public struct Options: Sendable {
+        /// `true`: fsync at every commit (synchronous=FULL). `false`: synchronous=NORMAL,
+        /// which still survives kill -9 but not power loss.
+        public var fsyncEveryCommit = true
+        /// Records kept per log (trace, trajectory, outbox) per agent.
+        public var logRetain = 10_000
+        /// How long an accepted envelope id is remembered for deduplication.
+        public var seenWindowMs: Int64 = 7 * 24 * 3600 * 1000
+        public init() {}
+    }
+
+    let db: SQLiteDatabase
+    public let path: String
+    let options: Options
+
+    /// Opens (creating and migrating) the database at `path`.
+    public init(path: String, options: Options = Options()) throws {
+        self.path = path
+        self.options = options
+        db = try SQLiteDatabase(path: path, durability: options.fsyncEveryCommit ? .full : .normal)
+    }
+
+    public func close() async { db.close() }
+
+    /// Transactions committed and writes they carried (group commit at work).
+    public var commitStats: (commits: Int, writes: Int) {
+        let s = db.writer.stats
+        return (s.commits, s.jobs)
+    }
+
+    static func notFound(_ agent: String) -> FSError { FSError(.notFound, "no agent '\(agent)'", path: "/agents/\(agent)") }
+
+    static let agentColumns = """
+        id, kind, config, state, lifecycle, tick_count, last_tick_at, last_tick_cause, created_at, dropped_count, budget_spent,
+        trace_bytes, trajectory_bytes, outbox_bytes, version
+        """
+
+    static func decodeAgent(_ row: [SQLValue]) -> AgentRecord {
+        func json(_ v: SQLValue) -> JSON { (try? JSON(parsing: v.text ?? "{}")) ?? .object([:]) }
+        return AgentRecord(
+            id: row[0].text ?? "", kind: row[1].text ?? "", config: json(row[2]), state: json(row[3]),
+            lifecycle: Lifecycle(rawValue: row[4].text ?? "") ?? .active, tickCount: row[5].int ?? 0, lastTickAt: row[6].int,
+            lastTickCause: row[7].text, createdAt: row[8].int ?? 0, droppedCount: row[9].int ?? 0, budgetSpent: row[10].int ?? 0,
+            logBytes: [.trace: row[11].int ?? 0, .trajectory: row[12].int ?? 0, .outbox: row[13].int ?? 0], version: row[14].int ?? 0)
+    }
+
+    // MARK: - Agents
+
+    public func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], trace: [JSON]) async throws -> [LogRecord] {
+        try await db.write { conn in
+            if try conn.scalar("SELECT 1 FROM agents WHERE id = ?", .text(record.id)) != nil {
+                throw FSError(.alreadyExists, "agent '\(record.id)' already exists", path: "/agents/\(record.id)")
+            }
+            try conn.query("""
+                INSERT INTO agents(id, kind, config, state, lifecycle, created_at) VALUES(?, ?, ?, ?, ?, ?)
+                """, .text(record.id), .text(record.kind), .text(record.config.description), .text(record.state.description),
+                       .text(record.lifecycle.rawValue), .int(record.createdAt))
+            try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(record.id), .blob(keys.secret), .text(keys.publicKey))
+            for a in alarms { try conn.upsertAlarm(record.id, a, keepPhase: false) }
+            for (id, body) in goals { try conn.putGoal(record.id, id, body, at: record.createdAt) }
+            return try conn.appendLogs(record.id, trace.map { (.trace, $0) }, retain: self.options.logRetain)
+        }
+    }
+
+    public func deleteAgent(_ id: String) async throws {
+        try await db.write { conn in
+            try conn.query("DELETE FROM agents WHERE id = ?", .text(id))
+            guard conn.changes == 1 else { throw Self.notFound(id) }
+            for table in ["inbox", "seen", "logs", "deadletter", "goals", "alarms", "identity"] {
+                try conn.query("DELETE FROM \(table) WHERE agent = ?", .text(id))
+            }
+        }
+    }
+
+    public func agent(_ id: String) async throws -> AgentRecord? {
+        try db.read { conn in
+            try conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id = ?", .text(id)).first.map(Self.decodeAgent)
+        }
+    }
+
+    public func listAgents(after: String?, limit: Int) async throws -> [AgentRecord] {
+        try db.read { conn in
+            try conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id > ? ORDER BY id LIMIT ?", .text(after ?? ""), .int(Int64(limit)))
+                .map(Self.decodeAgent)
+        }
+    }
+
+    public func agentCount() async throws -> Int {
+        try db.read { conn in Int(try conn.scalar("SELECT count(*) FROM agents")?.int ?? 0) }
+    }
+
+    public func updateConfig(_ id: String, config: JSON, alarms: [Alarm], trace: [JSON]) async throws -> [LogRecord] {
+        try await db.write { conn in
+            try conn.query("UPDATE agents SET config = ?, version = version + 1 WHERE id = ?", .text(config.description), .text(id))
+            guard conn.changes == 1 else { throw Self.notFound(id) }
+            let keep = Set(alarms.map(\.id))
+            for row in try conn.query("SELECT alarm_id FROM alarms WHERE agent = ? AND source = 'config'", .text(id)) {
+                if let a = row[0].text, !keep.contains(a) {
+                    try conn.query("DELETE FROM alarms WHERE agent = ? AND alarm_id = ?", .text(id), .text(a))
+                }
+            }
+            for a in alarms { try conn.upsertAlarm(id, a, keepPhase: true) }
+            return try conn.appendLogs(id, trace.map { (.trace, $0) }, retain: self.options.logRetain)
+        }
+    }
+
+    public func setLifecycle(_ id: String, _ lifecycle: Lifecycle, trace: [JSON]) async throws -> [LogRecord] {
+        try await db.write { conn in
+            try conn.query("UPDATE agents SET lifecycle = ?, version = version + 1 WHERE id = ?", .text(lifecycle.rawValue), .text(id))
+            guard conn.changes == 1 else { throw Self.notFound(id) }
+            return try conn.appendLogs(id, trace.map { (.trace, $0) }, retain: self.options.logRetain)
+        }
+    }
+
+    public func keys(_ agent: String) async throws -> AgentKeyPair? {
+        try db.read { conn in
+            guard let row = try conn.query("SELECT secret, pubkey FROM identity WHERE agent = ?", .text(agent)).first,
+                  let secret = row[0].blob, let pub = row[1].text else { return nil }
+            return AgentKeyPair(secret: secret, publicKey: pub)
+        }
+    }
+
+    public func spendBudget(_ agent: String, units: Int64, limit: Int64) async throws -> Bool {
+        try await db.write { conn in
+            try conn.query("UPDATE agents SET budget_spent = budget_spent + ?1, version = version + 1 WHERE id = ?2 AND budget_spent + ?1 <= ?3",
+                           .int(units), .text(agent), .int(limit))
+            if conn.changes == 1 { return true }
+            if try conn.scalar("SELECT 1 FROM agents WHERE id = ?", .text(agent)) == nil { throw Self.notFound(agent) }
+            return false
+        }
+    }
+
+    // MARK: - Goals
+
+    public func goals(_ agent: String) async throws -> [Goal] {
+        try db.read { conn in
+            try conn.query("SELECT goal_id, body, updated_at, version FROM goals WHERE agent = ? ORDER BY goal_id", .text(agent)).map(Self.decodeGoal)
+        }
+    }
+
+    public func goal(_ agent: String, id: String) async throws -> Goal? {
+        try db.read { conn in
+            try conn.query("SELECT goal_id, body, updated_at, version FROM goals WHERE agent = ? AND goal_id = ?", .text(agent), .text(id))
+                .first.map(Self.decodeGoal)
+        }
+    }
+
+    public func putGoal(_ agent: String, id: String, body: JSON, at: Int64) async throws -> Goal {
+        try await db.write { conn in
+            guard try conn.scalar("SELECT 1 FROM agents WHERE id = ?", .text(agent)) != nil else { throw Self.notFound(agent) }
+            try conn.putGoal(agent, id, body, at: at)
+            let row = try conn.query("SELECT goal_id, body, updated_at, version FROM goals WHERE agent = ? AND goal_id = ?", .text(agent), .text(id))
+            return Self.decodeGoal(row[0])
+        }
+    }
+
+    public func removeGoal(_ agent: String, id: String) async throws -> Bool {
+        try await db.write { conn in
+            try conn.query("DELETE FROM goals WHERE agent = ? AND goal_id = ?", .text(agent), .text(id))
+            return conn.changes == 1
+        }
+    }
+
+    static func decodeGoal(_ row: [SQLValue]) -> Goal {
+        Goal(id: row[0].text ?? "", body: (try? JSON(parsing: row[1].text ?? "{}")) ?? .object([:]), updatedAt: row[2].int ?? 0,
+             version: UInt64(max(0, row[3].int ?? 0)))
+    }
+}
+
+extension SQLiteConnection {
+    func putGoal(_ agent: String, _ id: String, _ body: JSON, at: Int64) throws(FSError) {
+        try query("""
+            INSERT INTO goals(agent, goal_id, body, updated_at, version) VALUES(?1, ?2, ?3, ?4, 1)
+            ON CONFLICT(agent, goal_id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, version = goals.version + 1
+            """, .text(agent), .text(id), .text(body.description), .int(at))
+    }
+
+    /// `keepPhase`: an alarm that exists with the same period keeps its next due time, so an
+    /// unrelated config change does not move it.
+    func upsertAlarm(_ agent: String, _ a: Alarm, keepPhase: Bool) throws(FSError) {
+        let every: SQLValue = a.everyMs.map { .int($0) } ?? .null
+        if keepPhase {
+            try query("""
+                INSERT INTO alarms(agent, alarm_id, due_at, every_ms, source) VALUES(?1, ?2, ?3, ?4, ?5)
+                ON CONFLICT(agent, alarm_id) DO UPDATE SET
+                    due_at = CASE WHEN alarms.every_ms IS excluded.every_ms AND alarms.every_ms IS NOT NULL THEN alarms.due_at ELSE excluded.due_at END,
+                    every_ms = excluded.every_ms, source = excluded.source
+                """, .text(agent), .text(a.id), .int(a.dueAt), every, .text(a.source.rawValue))
+        } else {
+            try query("""
+                INSERT INTO alarms(agent, alarm_id, due_at, every_ms, source) VALUES(?1, ?2, ?3, ?4, ?5)
+                ON CONFLICT(agent, alarm_id) DO UPDATE SET due_at = excluded.due_at, every_ms = excluded.every_ms, source = excluded.source
+                """, .text(agent), .text(a.id), .int(a.dueAt), every, .text(a.source.rawValue))
+        }
+    }
+}

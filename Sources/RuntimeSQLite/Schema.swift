@@ -1,0 +1,114 @@
+import Namespace
+
+/// The schema, versioned with `PRAGMA user_version`; each migration runs once, in order, in
+/// its own transaction.
+enum Schema {
+    static let migrations: [String] = [
+        // 1: the first schema.
+        """
+        CREATE TABLE agents(
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            config TEXT NOT NULL,
+            state TEXT NOT NULL,
+            lifecycle TEXT NOT NULL,
+            tick_count INTEGER NOT NULL DEFAULT 0,
+            last_tick_at INTEGER,
+            last_tick_cause TEXT,
+            created_at INTEGER NOT NULL,
+            queue_depth INTEGER NOT NULL DEFAULT 0,
+            deadletter_count INTEGER NOT NULL DEFAULT 0,
+            dropped_count INTEGER NOT NULL DEFAULT 0,
+            budget_spent INTEGER NOT NULL DEFAULT 0,
+            trace_bytes INTEGER NOT NULL DEFAULT 0,
+            trajectory_bytes INTEGER NOT NULL DEFAULT 0,
+            outbox_bytes INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE TABLE inbox(
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent TEXT NOT NULL,
+            env_id TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            sent_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        CREATE INDEX inbox_agent ON inbox(agent, seq);
+        CREATE TABLE seen(
+            agent TEXT NOT NULL,
+            env_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            PRIMARY KEY(agent, env_id)
+        );
+        CREATE INDEX seen_at ON seen(agent, at);
+        CREATE TABLE logs(
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent TEXT NOT NULL,
+            log TEXT NOT NULL,
+            offset INTEGER NOT NULL,
+            len INTEGER NOT NULL,
+            line TEXT NOT NULL
+        );
+        CREATE INDEX logs_agent ON logs(agent, log, seq);
+        CREATE INDEX logs_offset ON logs(agent, log, offset);
+        CREATE TABLE deadletter(
+            agent TEXT NOT NULL,
+            env_id TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            sent_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            PRIMARY KEY(agent, env_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE goals(
+            agent TEXT NOT NULL,
+            goal_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY(agent, goal_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE alarms(
+            agent TEXT NOT NULL,
+            alarm_id TEXT NOT NULL,
+            due_at INTEGER NOT NULL,
+            every_ms INTEGER,
+            source TEXT NOT NULL,
+            PRIMARY KEY(agent, alarm_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX alarms_due ON alarms(due_at);
+        CREATE TABLE identity(
+            agent TEXT PRIMARY KEY,
+            secret BLOB NOT NULL,
+            pubkey TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ]
+
+    static var version: Int { migrations.count }
+
+    static func migrate(_ conn: SQLiteConnection) throws(FSError) {
+        let current = Int(try conn.scalar("PRAGMA user_version")?.int ?? 0)
+        guard current <= migrations.count else {
+            throw FSError(.unavailable, "the database has schema version \(current), newer than this agentd (\(migrations.count)); upgrade agentd")
+        }
+        for v in current..<migrations.count {
+            try conn.exec("BEGIN IMMEDIATE")
+            do {
+                try conn.exec(migrations[v])
+                try conn.exec("PRAGMA user_version=\(v + 1)")
+                try conn.exec("COMMIT")
+            } catch {
+                try? conn.exec("ROLLBACK")
+                throw error
+            }
+        }
+    }
+}
