@@ -29,7 +29,8 @@ public final class ManualClock: AgentClock {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 let ready = state.withLock { s -> Bool in
-                    if deadline <= s.now { return true }
+                    // Cancelled before we got here: the handler found nothing to resume.
+                    if deadline <= s.now || Task.isCancelled { return true }
                     s.sleepers[token] = (deadline, c)
                     return false
                 }

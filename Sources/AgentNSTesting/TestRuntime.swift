@@ -20,14 +20,20 @@ public enum TestRuntime {
         _ body: (Runtime) async throws -> T
     ) async throws -> T {
         let path = try databasePath ?? (temporaryDirectory() + "/agentd.sqlite")
+        let trace = ProcessInfo.processInfo.environment["AGENTNS_TEST_TRACE"] != nil
+        func mark(_ s: String) { if trace { FileHandle.standardError.write(Data("[harness] \(path): \(s)\n".utf8)) } }
+        mark("open")
+        defer { mark("closed") }
         let store = try SQLiteStore(path: path, options: options)
         let runtime = Runtime(store: store, clock: clock, kinds: kinds, maxConcurrentTicks: maxConcurrentTicks)
         let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { group in
             group.addTask { await runtime.run() }
             let r: Result<T, any Error>
             do { r = .success(try await body(runtime)) } catch { r = .failure(error) }
+            mark("body done")
             group.cancelAll()
             await group.waitForAll()
+            mark("engine stopped")
             return r
         }
         await store.close()

@@ -63,7 +63,9 @@ extension Runtime {
                 publish(id, records)
                 engine.alarmsChanged()
                 await publishModified(id, .status)
-                return false
+                // Envelopes dead-lettered by this failure may have let the next one through.
+                let next = try await store.due(id, now: clock.now(), limit: 1)
+                return !next.envelopes.isEmpty
             }
 
             trajectory["outcome"] = "ok"

@@ -201,3 +201,12 @@ extension SQLiteConnection {
         }
     }
 }
+
+extension SQLiteStore {
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    public func integrityCheck() throws -> String {
+        try db.read { conn in
+            try conn.query("PRAGMA integrity_check").compactMap { $0.first?.text }.joined(separator: "\n")
+        }
+    }
+}
