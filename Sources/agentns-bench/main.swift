@@ -1,1 +1,230 @@
-print("todo")
+// agentns-bench: figures for the runtime core, each with a baseline measured in the same run.
+//
+//   agentns-bench [--agents N] [--rounds R] [--scale N]    run everything (default 1000, 5, 100000)
+//   agentns-bench scale-child DB                            (internal) open a big database, report
+import AgentNSTesting
+import CSQLite
+import Foundation
+import Namespace
+import Runtime
+import RuntimeSQLite
+
+func arg(_ name: String, _ fallback: Int) -> Int {
+    let a = CommandLine.arguments
+    if let i = a.firstIndex(of: name), i + 1 < a.count, let v = Int(a[i + 1]) { return v }
+    return fallback
+}
+
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func rssMB() -> Double {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        let kb = Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        return kb / 1024
+    }
+    return 0
+}
+
+func log(_ s: String) {
+    print(s)
+    fflush(nil)
+}
+
+// MARK: - Baseline: the same rows with raw SQLite, one transaction per send and per tick.
+
+func rawSQLiteTicks(path: String, agents: Int) throws -> Double {
+    var db: OpaquePointer?
+    guard sqlite3_open(path, &db) == SQLITE_OK, let db else { throw FSError(.unavailable, "open") }
+    defer { sqlite3_close(db) }
+    func exec(_ sql: String) { sqlite3_exec(db, sql, nil, nil, nil) }
+    exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+    exec("""
+        CREATE TABLE agents(id TEXT PRIMARY KEY, state TEXT, tick_count INTEGER, queue_depth INTEGER) WITHOUT ROWID;
+        CREATE TABLE inbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, agent TEXT, env_id TEXT, body TEXT);
+        CREATE INDEX inbox_agent ON inbox(agent, seq);
+        CREATE TABLE logs(seq INTEGER PRIMARY KEY AUTOINCREMENT, agent TEXT, log TEXT, line TEXT);
+        """)
+    exec("BEGIN")
+    for a in 0..<agents { exec("INSERT INTO agents VALUES('a\(a)', '{}', 0, 0)") }
+    exec("COMMIT")
+    var stmts: [String: OpaquePointer] = [:]
+    func run(_ sql: String, _ args: [String]) {
+        let s: OpaquePointer
+        if let c = stmts[sql] { s = c } else {
+            var p: OpaquePointer?
+            sqlite3_prepare_v2(db, sql, -1, &p, nil)
+            s = p!
+            stmts[sql] = s
+        }
+        for (i, v) in args.enumerated() { sqlite3_bind_text(s, Int32(i + 1), v, -1, agentns_sqlite_transient()) }
+        while sqlite3_step(s) == SQLITE_ROW {}
+        sqlite3_reset(s)
+    }
+    let line = String(repeating: "x", count: 120)
+    let start = ContinuousClock.now
+    for a in 0..<agents {
+        let id = "a\(a)"
+        exec("BEGIN IMMEDIATE")  // send
+        run("INSERT INTO inbox(agent, env_id, body) VALUES(?, ?, ?)", [id, "m\(a)", "hello"])
+        run("UPDATE agents SET queue_depth = queue_depth + 1 WHERE id = ?", [id])
+        exec("COMMIT")
+        exec("BEGIN IMMEDIATE")  // tick: dequeue, outbox, trace x4, trajectory, state
+        run("DELETE FROM inbox WHERE agent = ? AND seq = (SELECT min(seq) FROM inbox WHERE agent = ?)", [id, id])
+        for log in ["outbox", "trace", "trace", "trace", "trace", "trajectory"] {
+            run("INSERT INTO logs(agent, log, line) VALUES(?, ?, ?)", [id, log, line])
+        }
+        run("UPDATE agents SET state = ?, tick_count = tick_count + 1, queue_depth = queue_depth - 1 WHERE id = ?", ["{\"messages\":1}", id])
+        exec("COMMIT")
+    }
+    let elapsed = seconds(ContinuousClock.now - start)
+    for s in stmts.values { sqlite3_finalize(s) }
+    return Double(agents) / elapsed
+}
+
+// MARK: - The runtime: send then tick, committed, across many agents at once.
+
+func runtimeTicks(agents: Int, rounds: Int) async throws -> (perRound: [Double], commits: Int, writes: Int) {
+    let dir = try TestRuntime.temporaryDirectory("bench-ticks")
+    let store = try SQLiteStore(path: dir + "/agentd.sqlite")
+    let runtime = Runtime(store: store, maxConcurrentTicks: 256)
+    var rates: [Double] = []
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { await runtime.run() }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { g in
+                for a in 0..<agents { g.addTask { _ = try await runtime.createAgent(id: "a\(a)", kind: "echo") } }
+                try await g.waitForAll()
+            }
+            for round in 0..<rounds {
+                let start = ContinuousClock.now
+                try await withThrowingTaskGroup(of: Void.self) { g in
+                    for a in 0..<agents {
+                        g.addTask { _ = try await runtime.send(to: "a\(a)", Data("hello \(round)".utf8), from: .operator) }
+                    }
+                    try await g.waitForAll()
+                }
+                // Committed: every agent's tick count has moved.
+                while true {
+                    let done = try await store.listAgents(after: nil, limit: agents).allSatisfy { $0.tickCount == Int64(round + 1) }
+                    if done { break }
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                rates.append(Double(agents) / seconds(ContinuousClock.now - start))
+            }
+        } catch {
+            log("runtime benchmark failed: \(error)")
+        }
+        group.cancelAll()
+    }
+    let stats = store.commitStats
+    await store.close()
+    return (rates, stats.commits, stats.writes)
+}
+
+// MARK: - Scale: many hibernated agents.
+
+func buildScaleDatabase(count: Int) async throws -> String {
+    let dir = try TestRuntime.temporaryDirectory("bench-scale")
+    let path = dir + "/agentd.sqlite"
+    let store = try SQLiteStore(path: path)
+    let runtime = Runtime(store: store)
+    let batch = 1000
+    for start in stride(from: 0, to: count, by: batch) {
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            for a in start..<min(count, start + batch) {
+                g.addTask { _ = try await runtime.createAgent(id: "h\(a)", kind: "echo") }
+            }
+            try await g.waitForAll()
+        }
+        if start % 20_000 == 0 { log("  created \(start + batch) of \(count) agents") }
+    }
+    await store.close()
+    var db: OpaquePointer?
+    sqlite3_open(path, &db)
+    sqlite3_exec(db, "UPDATE agents SET lifecycle = 'hibernated'", nil, nil, nil)
+    sqlite3_close(db)
+    return path
+}
+
+func scaleChild(path: String) async throws {
+    let before = rssMB()
+    let start = ContinuousClock.now
+    let store = try SQLiteStore(path: path)
+    let runtime = Runtime(store: store)
+    let count = try await store.agentCount()
+    let opened = seconds(ContinuousClock.now - start)
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { await runtime.run() }
+        do {
+            try await Task.sleep(for: .milliseconds(200))  // let the engine's start-up scan run
+            let wakeStart = ContinuousClock.now
+            _ = try await runtime.send(to: "h77", Data("wake".utf8), from: .operator)
+            while try await store.agent("h77")?.tickCount != 1 { try await Task.sleep(for: .microseconds(200)) }
+            let woke = seconds(ContinuousClock.now - wakeStart)
+            let state = try await store.agent("h77")?.lifecycle.rawValue ?? "?"
+            print("agents=\(count) open_s=\(opened) wake_ms=\(woke * 1000) rss_mb=\(rssMB()) rss_before_open_mb=\(before) woken_state=\(state)")
+        } catch {
+            print("error \(error)")
+        }
+        group.cancelAll()
+    }
+    await store.close()
+}
+
+// MARK: - Main
+
+if CommandLine.arguments.count >= 3, CommandLine.arguments[1] == "scale-child" {
+    try await scaleChild(path: CommandLine.arguments[2])
+    exit(0)
+}
+if CommandLine.arguments.contains("--help") {
+    print("""
+        usage: agentns-bench [--agents N] [--rounds R] [--scale N]
+
+        Prints, in one run:
+          ticks/s of the echo kind across N agents (send then tick, committed), median of R rounds,
+          against raw SQLite writing the same rows one transaction per send and per tick (same
+          durability: WAL, synchronous=FULL), and the ratio;
+          for a database of --scale hibernated agents: time to open the runtime, time to wake one,
+          and the resident memory of the whole process (measured in a child process).
+        """)
+    exit(0)
+}
+
+let agents = arg("--agents", 1000)
+let rounds = arg("--rounds", 5)
+let scale = arg("--scale", 100_000)
+
+log("== ticks: echo kind, \(agents) agents, send then tick, committed (WAL, synchronous=FULL)")
+let baseline = try rawSQLiteTicks(path: try TestRuntime.temporaryDirectory("bench-raw") + "/raw.sqlite", agents: agents)
+log(String(format: "baseline raw SQLite (1 txn per send, 1 per tick): %.0f ticks/s", baseline))
+let (rates, commits, writes) = try await runtimeTicks(agents: agents, rounds: rounds)
+let med = median(rates)
+log("agentns rounds: " + rates.map { String(format: "%.0f", $0) }.joined(separator: " ") + " ticks/s")
+log(String(format: "agentns median: %.0f ticks/s; %d commits carried %d writes (%.1f per commit)", med, commits, writes,
+           Double(writes) / Double(max(commits, 1))))
+log(String(format: "ratio agentns/baseline: %.2f (goal >= 0.7)", med / baseline))
+
+if scale > 0 {
+    log("== scale: \(scale) hibernated agents")
+    let path = try await buildScaleDatabase(count: scale)
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+    if !FileManager.default.isExecutableFile(atPath: child.executableURL!.path) {
+        child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    }
+    child.arguments = ["scale-child", path]
+    let pipe = Pipe()
+    child.standardOutput = pipe
+    try child.run()
+    child.waitUntilExit()
+    let line = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    log(line)
+    log("goals: rss_mb <= 300, open_s <= 2")
+}
