@@ -16,11 +16,18 @@ let package = Package(
         .library(name: "Runtime", targets: ["Runtime"]),
         .library(name: "RuntimeSQLite", targets: ["RuntimeSQLite"]),
         .library(name: "AgentNSTesting", targets: ["AgentNSTesting"]),
+        .executable(name: "agentd", targets: ["agentd"]),
+        .executable(name: "agentctl", targets: ["agentctl"]),
         .executable(name: "agentns-demo", targets: ["agentns-demo"]),
         .executable(name: "agentns-bench", targets: ["agentns-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C libraries, each reached from exactly one Swift target.
@@ -45,6 +52,40 @@ let package = Package(
         // Manual clock, temporary runtimes and test kinds for tests and benchmarks.
         .target(name: "AgentNSTesting", dependencies: ["Runtime", "RuntimeSQLite"], swiftSettings: swiftSettings),
 
+        // The HTTP mapping of the namespace: an edge over RuntimeClient, errors from one table.
+        .target(
+            name: "AgentHTTP",
+            dependencies: [
+                "Namespace", "Services", "Runtime",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // FileClient over HTTP (agentctl, and agentfs next).
+        .target(
+            name: "AgentClient",
+            dependencies: ["Namespace", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "agentd",
+            dependencies: [
+                "AgentHTTP", "Runtime", "RuntimeSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "agentctl",
+            dependencies: ["AgentClient", "Namespace", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(name: "agentns-demo", dependencies: ["Runtime", "RuntimeSQLite"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "agentns-bench",
@@ -55,6 +96,14 @@ let package = Package(
         .executableTarget(name: "crash-writer", dependencies: ["Runtime", "RuntimeSQLite"], swiftSettings: swiftSettings),
 
         .testTarget(name: "NamespaceTests", dependencies: ["Namespace"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HTTPTests",
+            dependencies: [
+                "AgentHTTP", "AgentClient", "AgentNSTesting", "Runtime", "RuntimeSQLite",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "Conformance",
             dependencies: ["Namespace", "Services", "Runtime", "RuntimeSQLite", "AgentNSTesting"],

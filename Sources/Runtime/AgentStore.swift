@@ -52,6 +52,10 @@ public protocol AgentStore: Sendable {
 
     func keys(_ agent: String) async throws -> AgentKeyPair?
 
+    /// Agent tokens are kept only as hashes; deleting the agent deletes its tokens.
+    func saveToken(hash: String, agent: String, at: Int64) async throws
+    func tokenAgent(hash: String) async throws -> String?
+
     /// The earliest due time of any alarm of an agent that is not paused.
     func nextAlarmDue() async throws -> Int64?
     /// Agents (not paused) with an alarm due at `now`.

@@ -122,3 +122,19 @@ public final class Runtime: Sendable {
 final class RunnerBox: @unchecked Sendable {
     weak var runtime: Runtime?
 }
+
+extension Runtime {
+    /// Issues a new token for `agent`; only its SHA-256 is stored.
+    public func issueToken(for rawID: String) async throws -> String {
+        let id = try AgentID.validate(rawID)
+        _ = try await requireAgent(id)
+        let token = Tokens.generate(prefix: "agt_")
+        try await store.saveToken(hash: Tokens.hash(token), agent: id, at: clock.now())
+        return token
+    }
+
+    /// The agent a token belongs to, if it is an agent token.
+    public func agent(forToken token: String) async throws -> String? {
+        try await store.tokenAgent(hash: Tokens.hash(token))
+    }
+}

@@ -73,7 +73,7 @@ public final class SQLiteStore: AgentStore {
         try await db.write { conn in
             try conn.query("DELETE FROM agents WHERE id = ?", .text(id))
             guard conn.changes == 1 else { throw Self.notFound(id) }
-            for table in ["inbox", "seen", "logs", "deadletter", "goals", "alarms", "identity"] {
+            for table in ["inbox", "seen", "logs", "deadletter", "goals", "alarms", "identity", "tokens"] {
                 try conn.query("DELETE FROM \(table) WHERE agent = ?", .text(id))
             }
         }
@@ -135,6 +135,19 @@ public final class SQLiteStore: AgentStore {
             if try conn.scalar("SELECT 1 FROM agents WHERE id = ?", .text(agent)) == nil { throw Self.notFound(agent) }
             return false
         }
+    }
+
+    // MARK: - Tokens
+
+    public func saveToken(hash: String, agent: String, at: Int64) async throws {
+        try await db.write { conn in
+            guard try conn.scalar("SELECT 1 FROM agents WHERE id = ?", .text(agent)) != nil else { throw Self.notFound(agent) }
+            try conn.query("INSERT INTO tokens(hash, agent, created_at) VALUES(?, ?, ?)", .text(hash), .text(agent), .int(at))
+        }
+    }
+
+    public func tokenAgent(hash: String) async throws -> String? {
+        try db.read { conn in try conn.scalar("SELECT agent FROM tokens WHERE hash = ?", .text(hash))?.text }
     }
 
     // MARK: - Goals

@@ -90,6 +90,15 @@ enum Schema {
             pubkey TEXT NOT NULL
         ) WITHOUT ROWID;
         """,
+        // 2: agent tokens, stored as SHA-256 hashes.
+        """
+        CREATE TABLE tokens(
+            hash TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX tokens_agent ON tokens(agent);
+        """,
     ]
 
     static var version: Int { migrations.count }

@@ -1,0 +1,12 @@
+/// Settings of the HTTP mapping.
+public struct AgentHTTPOptions: Sendable {
+    /// Largest request body; larger ones get 413.
+    public var maxBodyBytes = 1 << 20
+    /// Seconds between SSE comment lines that keep proxies from closing a quiet stream.
+    public var heartbeatSeconds: Double = 15
+    /// Records an SSE stream may have queued for a slow client before it is closed (the client
+    /// resumes with Last-Event-ID).
+    public var watchBuffer = 1024
+
+    public init() {}
+}

@@ -1,0 +1,193 @@
+import Logging
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Namespace
+import NIOCore
+public import Runtime
+
+/// The HTTP mapping of SPEC.md: GET reads, HEAD stats, PUT replaces, POST appends, sends or
+/// calls, DELETE removes, `?watch=1` streams SSE. Every operation goes to the runtime's
+/// FileClient for the request's principal; this type only translates.
+public struct NamespaceResponder: HTTPResponder {
+    public typealias Context = BasicRequestContext
+
+    let runtime: Runtime
+    let auth: Authenticator
+    let options: AgentHTTPOptions
+
+    public init(runtime: Runtime, operatorToken: String, options: AgentHTTPOptions = .init()) {
+        self.runtime = runtime
+        self.auth = Authenticator(operatorToken: operatorToken, runtime: runtime)
+        self.options = options
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            return try await route(request)
+        } catch let e as FSError {
+            return e.response
+        } catch {
+            // Nothing a client sends ends in a 500 or a stack trace.
+            context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return FSError(.unavailable, "the server could not complete the request; try again").response
+        }
+    }
+
+    static let reservedShortcuts: Set<String> = ["send", "tick", "hibernate", "wake"]
+
+    func route(_ request: Request) async throws -> Response {
+        let path = try RequestPath(raw: request.uri.path)
+        let c = path.components
+        let method = request.method
+        // The one unauthenticated route.
+        if c == ["runtime", "status"], method == .get || method == .head {
+            return json(try await runtime.runtimeStatus(), head: method == .head)
+        }
+        let principal = try await auth.principal(authorization: request.headers[.authorization])
+        let client = runtime.client(as: principal)
+
+        switch (method, c.count, c.first) {
+        case (.get, 1, "agents"), (.head, 1, "agents"):
+            var list = try await runtime.listAgents(limit: 100_000)
+            if case .agent(let own) = principal { list = list.filter { $0["id"]?.stringValue == own } }
+            return json(.array(list), head: method == .head)
+        case (.post, 1, "agents"):
+            guard principal == .operator else { throw FSError.denied("/agents", "only the operator may create agents") }
+            let body = try JSON(parsing: try await collect(request))
+            guard let id = body["id"]?.stringValue, let kind = body["kind"]?.stringValue else {
+                throw FSError.invalidInput("create takes JSON {\"id\", \"kind\", \"config\"?} with string id and kind", path: "/agents")
+            }
+            let config = body["config"] ?? .object([:])
+            guard case .object = config else { throw FSError.invalidInput("config must be a JSON object", path: "/agents") }
+            let created = try await runtime.createAgent(id: id, kind: kind, config: config)
+            var response = json(created, status: .created)
+            response.headers[.location] = "/agents/\(id)"
+            return response
+        default:
+            break
+        }
+
+        if c.count == 2, c[0] == "agents", !path.trailingSlash {
+            let id = c[1]
+            switch method {
+            case .get, .head: return json(try JSON(parsing: try await client.read("/agents/\(id)/status")), head: method == .head)
+            case .delete:
+                try await client.remove("/agents/\(id)")
+                return Response(status: .noContent)
+            default: throw unsupported(method, path.text)
+            }
+        }
+
+        if c.count == 3, c[0] == "agents", method == .post {
+            let id = c[1]
+            switch c[2] {
+            case "tokens":
+                guard principal == .operator else { throw FSError.denied(path.text, "only the operator may issue tokens") }
+                let token = try await runtime.issueToken(for: id)
+                return json(.object(["token": .string(token), "agent": .string(id)]), status: .created)
+            case "send":
+                let answer = try await client.write("/agents/\(id)/inbox", try await collect(request), mode: .append)
+                return bytes(answer, status: .accepted, type: "application/json")
+            case "tick", "hibernate", "wake":
+                try await client.write("/agents/\(id)/ctl", Data(c[2].utf8), mode: .replace)
+                return json(try JSON(parsing: try await client.read("/agents/\(id)/status")))
+            default: break
+            }
+        }
+
+        return try await file(request, path, client)
+    }
+
+    func file(_ request: Request, _ path: RequestPath, _ client: RuntimeClient) async throws -> Response {
+        let text = path.text
+        let query = request.uri.queryParameters
+        switch request.method {
+        case .get:
+            if query["watch"].map(String.init) == "1" || request.headers[.accept] == "text/event-stream" {
+                return try await watch(request, text, client)
+            }
+            let accept = request.headers[.accept] ?? ""
+            if path.trailingSlash || accept.contains("application/json") {
+                if let entries = try? await client.list(text) { return json(.array(entries.map(Self.entry))) }
+            }
+            let offset = try query["offset"].map { s throws(FSError) -> Int64 in
+                guard let v = Int64(s), v >= 0 else { throw FSError.invalidInput("offset must be a whole number >= 0") }
+                return v
+            } ?? 0
+            let count = try query["count"].map { s throws(FSError) -> Int in
+                guard let v = Int(s), v >= 0 else { throw FSError.invalidInput("count must be a whole number >= 0") }
+                return v
+            }
+            do {
+                let data = try await client.read(text, offset: offset, count: count)
+                return bytes(data, status: .ok, type: Self.contentType(path.components.last ?? ""))
+            } catch let e as FSError where e.code == .isDirectory {
+                return json(.array(try await client.list(text).map(Self.entry)))
+            }
+        case .head:
+            let stat = try await client.stat(text)
+            var headers: HTTPFields = [
+                .contentLength: "\(stat.size)", HTTPField.Name("X-File-Type")!: stat.type.rawValue,
+                .eTag: "\"\(stat.version)\"", HTTPField.Name("X-File-Mode")!: String(stat.mode, radix: 8),
+            ]
+            if stat.mtime > 0 { headers[.lastModified] = HTTPDate.format(ms: stat.mtime) }
+            if stat.type != .dir { headers[.contentType] = Self.contentType(path.components.last ?? "") }
+            return Response(status: .ok, headers: headers, body: ResponseBody())
+        case .put:
+            let answer = try await client.write(text, try await collect(request), mode: .replace)
+            return answer.isEmpty ? Response(status: .noContent) : bytes(answer, status: .ok, type: "text/plain; charset=utf-8")
+        case .post:
+            let answer = try await client.write(text, try await collect(request), mode: .append)
+            if path.components.count == 3, path.components[2] == "inbox" {
+                return bytes(answer, status: .accepted, type: "application/json")
+            }
+            return answer.isEmpty ? Response(status: .noContent) : bytes(answer, status: .ok, type: "text/plain; charset=utf-8")
+        case .delete:
+            try await client.remove(text)
+            return Response(status: .noContent)
+        default:
+            throw unsupported(request.method, text)
+        }
+    }
+
+    // MARK: - Pieces
+
+    func unsupported(_ method: HTTPRequest.Method, _ path: String) -> FSError {
+        FSError.invalidInput("\(method.rawValue) is not supported here; use GET, HEAD, PUT, POST or DELETE", path: path)
+    }
+
+    func collect(_ request: Request) async throws -> Data {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > options.maxBodyBytes {
+            throw FSError(.payloadTooLarge, "request body of \(length) bytes is over the limit of \(options.maxBodyBytes)")
+        }
+        do {
+            let buffer = try await request.body.collect(upTo: options.maxBodyBytes)
+            return Data(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw FSError(.payloadTooLarge, "request body is over the limit of \(options.maxBodyBytes) bytes")
+        }
+    }
+
+    static func entry(_ s: FileStat) -> JSON {
+        .object(["name": .string(s.name), "type": .string(s.type.rawValue), "size": .int64(s.size),
+                 "mtime": s.mtime > 0 ? .string(Timestamp.iso(s.mtime)) : .null, "mode": .string(String(s.mode, radix: 8))])
+    }
+
+    static func contentType(_ name: String) -> String {
+        ["status", "config", "state"].contains(name) || name.hasSuffix(".json") ? "application/json" : "text/plain; charset=utf-8"
+    }
+
+    func json(_ value: JSON, status: HTTPResponse.Status = .ok, head: Bool = false) -> Response {
+        bytes(Data((value.description + "\n").utf8), status: status, type: "application/json", head: head)
+    }
+
+    func bytes(_ data: Data, status: HTTPResponse.Status, type: String, head: Bool = false) -> Response {
+        var headers: HTTPFields = [.contentType: type]
+        if head {
+            headers[.contentLength] = "\(data.count)"
+            return Response(status: status, headers: headers, body: ResponseBody())
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

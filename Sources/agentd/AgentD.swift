@@ -1,0 +1,135 @@
+import AgentHTTP
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Runtime
+import RuntimeSQLite
+import ServiceLifecycle
+
+@main
+struct AgentD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agentd",
+        abstract: "The agentns runtime: agents, tick engine, SQLite storage and the HTTP namespace.",
+        discussion: """
+            On first start agentd creates the data directory, the database (agentd.sqlite) and the
+            operator token (<data>/token, mode 0600). Clients find the token there, or in
+            $AGENTD_TOKEN. SIGINT or SIGTERM stops it gracefully: it stops accepting, lets running
+            ticks finish, closes watch streams and checkpoints the database.
+            """
+    )
+
+    @Option(help: "Data directory (default: $AGENTD_DATA, else $XDG_STATE_HOME/agentd, else ~/.local/state/agentd).")
+    var data: String?
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free port).")
+    var listen = "127.0.0.1:5640"
+
+    @Option(help: "File holding the operator token (default: <data>/token; created if missing).")
+    var tokenFile: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    @Option(help: "Largest request body in bytes.")
+    var maxBody = 1 << 20
+
+    @Flag(help: "Create an echo agent named 'demo' if it does not exist.")
+    var demo = false
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard listen.split(separator: ":").count == 2, Int(listen.split(separator: ":")[1]) != nil else {
+            throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:5640")
+        }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "agentd")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let env = ProcessInfo.processInfo.environment
+        let dataDir = data ?? env["AGENTD_DATA"]
+            ?? ((env["XDG_STATE_HOME"].map { $0 + "/agentd" }) ?? (NSHomeDirectory() + "/.local/state/agentd"))
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let lock = try DataDirectoryLock(directory: dataDir)
+        defer { lock.release() }
+        let tokenPath = tokenFile ?? dataDir + "/token"
+        let token = try OperatorToken.loadOrCreate(at: tokenPath)
+
+        let store = try SQLiteStore(path: dataDir + "/agentd.sqlite")
+        let runtime = Runtime(store: store)
+        if demo, try await store.agent("demo") == nil {
+            _ = try await runtime.createAgent(id: "demo", kind: "echo")
+        }
+        let parts = listen.split(separator: ":")
+        var options = AgentHTTPOptions()
+        options.maxBodyBytes = maxBody
+        let app = AgentHTTPServer.application(
+            runtime: runtime, operatorToken: token, host: String(parts[0]), port: Int(parts[1])!, options: options,
+            services: [RuntimeService(runtime: runtime)], logger: logger
+        ) { port in
+            print("""
+                agentd \(Runtime.version) listening on http://\(parts[0]):\(port)
+                data:  \(dataDir) (database agentd.sqlite)
+                token: \(tokenPath)
+                try:   curl -H "Authorization: Bearer $(cat \(tokenPath))" http://\(parts[0]):\(port)/agents
+                """)
+            fflush(nil)
+        }
+        try await app.runService()
+        await store.close()
+        logger.info("stopped")
+    }
+}
+
+/// The tick engine as a service of the server's group: cancelled on graceful shutdown, after
+/// which running ticks finish before `run` returns.
+struct RuntimeService: Service {
+    let runtime: Runtime
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { await runtime.run() }
+    }
+}
+
+/// An exclusive lock on the data directory, so two agentd never share one database.
+struct DataDirectoryLock {
+    let fd: Int32
+
+    init(directory: String) throws {
+        let path = directory + "/agentd.lock"
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StartError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let pid = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            close(fd)
+            throw StartError("another agentd (pid \(pid)) is running on \(directory); stop it or use another --data directory")
+        }
+        ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+    }
+
+    func release() { close(fd) }
+}
+
+enum OperatorToken {
+    static func loadOrCreate(at path: String) throws -> String {
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw StartError("the token file \(path) is empty; delete it to get a new token") }
+            return token
+        }
+        let token = Tokens.generate(prefix: "op_")
+        guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw StartError("cannot write the token file \(path)")
+        }
+        return token
+    }
+}
+
+/// A start-up failure: one line on stderr, exit status 1, no usage text.
+struct StartError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
