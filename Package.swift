@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // C libraries, each reached from exactly one Swift target.
@@ -67,7 +68,10 @@ let package = Package(
         // FileClient over HTTP (agentctl, and agentfs next).
         .target(
             name: "AgentClient",
-            dependencies: ["Namespace", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: [
+                "Namespace", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -1,0 +1,254 @@
+import AgentClient
+import ArgumentParser
+import Foundation
+import Namespace
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List agents.")
+    @OptionGroup var connection: Connection
+
+    func run() async throws {
+        let body = try await connection.client.get("/agents")
+        if connection.json { return out(String(decoding: body, as: UTF8.self)) }
+        let rows = try parseJSON(body).arrayValue ?? []
+        var text = "ID                   KIND       STATE       TICKS\n"
+        for r in rows {
+            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+            text += pad(r["id"]?.stringValue ?? "", 21) + pad(r["kind"]?.stringValue ?? "", 11) + pad(r["state"]?.stringValue ?? "", 12)
+                + "\(r["tick_count"]?.intValue ?? 0)\n"
+        }
+        out(text)
+    }
+}
+
+struct Create: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create an agent.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent id: [a-z0-9][a-z0-9._-]{0,62}.") var id: String
+    @Option(help: "Kind of agent (echo, counter, ...).") var kind: String
+    @Option(help: "File with the JSON config ('-' for standard input).") var config: String?
+
+    func run() async throws {
+        var request: [String: JSON] = ["id": .string(id), "kind": .string(kind)]
+        if let config {
+            let data = config == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: config))
+            request["config"] = try parseJSON(data)
+        }
+        let body = try await connection.client.post("/agents", body: Data(JSON.object(request).description.utf8))
+        out(connection.json ? String(decoding: body, as: UTF8.self) : "created \(id) (\(kind))\n")
+    }
+}
+
+struct Info: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show an agent's info.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent id.") var id: String
+
+    func run() async throws {
+        let body = try await connection.client.get("/agents/\(id)")
+        out(connection.json ? String(decoding: body, as: UTF8.self) : describe(try parseJSON(body)))
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show an agent's status file.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent id.") var id: String
+
+    func run() async throws {
+        let body = try await connection.client.read("/agents/\(id)/status")
+        out(connection.json ? String(decoding: body, as: UTF8.self) : describe(try parseJSON(body)))
+    }
+}
+
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Delete an agent and everything it holds.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent id.") var id: String
+
+    func run() async throws {
+        try await connection.client.remove("/agents/\(id)")
+        out(connection.json ? "{\"deleted\":\"\(id)\"}\n" : "deleted \(id)\n")
+    }
+}
+
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Send a message to an agent's inbox.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent id.") var id: String
+    @Argument(help: "The message, or '-' to read it from standard input.") var text: String
+
+    func run() async throws {
+        let answer = try await connection.client.write("/agents/\(id)/inbox", readInput(text), mode: .append)
+        if connection.json { return out(String(decoding: answer, as: UTF8.self)) }
+        let r = try parseJSON(answer)
+        out("\(r["status"]?.stringValue ?? "sent") \(r["id"]?.stringValue ?? "")\n")
+    }
+}
+
+enum Control {
+    static func run(_ connection: Connection, _ id: String, _ command: String) async throws {
+        try await connection.client.write("/agents/\(id)/ctl", Data((command + "\n").utf8), mode: .replace)
+        let body = try await connection.client.read("/agents/\(id)/status")
+        if connection.json { return out(String(decoding: body, as: UTF8.self)) }
+        let s = try parseJSON(body)
+        out("\(id): \(s["state"]?.stringValue ?? "?"), tick \(s["tick_count"]?.intValue ?? 0)\n")
+    }
+
+    struct Tick: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run one tick now (also when paused) and wait for it.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var id: String
+        func run() async throws { try await Control.run(connection, id, "tick") }
+    }
+
+    struct Hibernate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Hibernate an agent: on disk only until something wakes it.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var id: String
+        func run() async throws { try await Control.run(connection, id, "hibernate") }
+    }
+
+    struct Wake: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Wake an agent.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var id: String
+        func run() async throws { try await Control.run(connection, id, "wake") }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pause automatic ticks (manual ticks still run).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var id: String
+        func run() async throws { try await Control.run(connection, id, "pause") }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume automatic ticks.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var id: String
+        func run() async throws { try await Control.run(connection, id, "resume") }
+    }
+}
+
+struct Logs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print an agent's trace; --follow keeps printing new lines.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent id.") var id: String
+    @Flag(name: [.short, .long], help: "Follow new records, resuming after a dropped connection.") var follow = false
+
+    func run() async throws {
+        let path = "/agents/\(id)/logs/trace"
+        out(String(decoding: try await connection.client.read(path), as: UTF8.self))
+        guard follow else { return }
+        try await followStream(connection, path, raw: true)
+    }
+}
+
+/// Prints records as they arrive; reconnects with Last-Event-ID after a dropped connection.
+func followStream(_ connection: Connection, _ path: String, raw: Bool) async throws {
+    let stream = try await connection.client.watch(path, after: nil, reconnect: true) { error in
+        FileHandle.standardError.write(Data("agentctl: connection lost (\(error.message)); reconnecting\n".utf8))
+    }
+    for try await r in stream {
+        if connection.json {
+            out(JSON.object(["id": .int64(Int64(r.id)), "event": .string(r.event), "data": .string(r.data)]).description + "\n")
+        } else if raw && r.event == "record" {
+            out(r.data + "\n")
+        } else {
+            out("\(r.event) \(r.data)\n")
+        }
+    }
+}
+
+struct Ls: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a directory of the namespace ('' or no path: the agents).")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent path, e.g. scout/ or scout/goals.") var path: String = ""
+
+    func run() async throws {
+        let entries = try await connection.client.list(globalPath(path))
+        if connection.json {
+            return out(JSON.array(entries.map { .object(["name": .string($0.name), "type": .string($0.type.rawValue), "size": .int64($0.size)]) })
+                .description + "\n")
+        }
+        out(entries.map { $0.type == .dir ? $0.name + "/\n" : $0.name + "\n" }.joined())
+    }
+}
+
+struct Cat: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a file.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent path, e.g. scout/status.") var path: String
+
+    func run() async throws {
+        FileHandle.standardOutput.write(try await connection.client.read(globalPath(path)))
+    }
+}
+
+struct Write: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a file (replace; --append to append, send or call).")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent path, e.g. scout/goals/g1.json.") var path: String
+    @Argument(help: "The data, or '-' to read it from standard input.") var data: String
+    @Flag(help: "Append (POST) instead of replacing (PUT).") var append = false
+
+    func run() async throws {
+        let answer = try await connection.client.write(globalPath(path), readInput(data), mode: append ? .append : .replace)
+        FileHandle.standardOutput.write(answer)
+    }
+}
+
+struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a file's or directory's events as they happen.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent path, e.g. scout/outbox or scout/goals.") var path: String
+
+    func run() async throws { try await followStream(connection, globalPath(path), raw: false) }
+}
+
+struct Goals: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List, add or remove an agent's goals.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent id.") var id: String
+    @Argument(help: "list | add <goal-id> <json|-> | rm <goal-id>") var words: [String] = []
+
+    func validate() throws {
+        switch words.first ?? "list" {
+        case "list": guard words.count <= 1 else { throw ValidationError("usage: goals <id> list") }
+        case "add": guard words.count == 3 else { throw ValidationError("usage: goals <id> add <goal-id> <json|->") }
+        case "rm": guard words.count == 2 else { throw ValidationError("usage: goals <id> rm <goal-id>") }
+        default: throw ValidationError("unknown goals command '\(words[0])'; expected list, add or rm")
+        }
+    }
+
+    func run() async throws {
+        let client = connection.client
+        switch words.first ?? "list" {
+        case "add":
+            try await client.write("/agents/\(id)/goals/\(words[1]).json", readInput(words[2]), mode: .replace)
+            out(connection.json ? "{\"added\":\"\(words[1])\"}\n" : "added \(words[1])\n")
+        case "rm":
+            try await client.remove("/agents/\(id)/goals/\(words[1]).json")
+            out(connection.json ? "{\"removed\":\"\(words[1])\"}\n" : "removed \(words[1])\n")
+        default:
+            var goals: [String: JSON] = [:]
+            for e in try await client.list("/agents/\(id)/goals") {
+                goals[String(e.name.dropLast(5))] = try parseJSON(try await client.read("/agents/\(id)/goals/\(e.name)"))
+            }
+            if connection.json { return out(JSON.object(goals).description + "\n") }
+            out(goals.keys.sorted().map { "\($0)\t\(goals[$0]!)\n" }.joined())
+        }
+    }
+}
+
+struct Tokens: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Issue a token that sees only one agent (operator only).")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent id.") var id: String
+
+    func run() async throws {
+        let body = try await connection.client.post("/agents/\(id)/tokens")
+        out(connection.json ? String(decoding: body, as: UTF8.self) : (try parseJSON(body)["token"]?.stringValue ?? "") + "\n")
+    }
+}
