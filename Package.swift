@@ -108,6 +108,7 @@ let package = Package(
             dependencies: [
                 "AgentHTTP", "AgentClient", "AgentNSTesting", "Runtime", "RuntimeSQLite",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

@@ -146,7 +146,8 @@ public struct HTTPFileClient: FileClient {
         return stream
     }
 
-    func open(_ path: String, after: UInt64?) async throws -> HTTPClientResponse.Body {
+    /// Opens the raw SSE response body (for tests and tools that want the bytes).
+    public func open(_ path: String, after: UInt64?) async throws -> HTTPClientResponse.Body {
         var request = HTTPClientRequest(url: baseURL + Self.encode(path) + "?watch=1")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         request.headers.add(name: "Accept", value: "text/event-stream")
