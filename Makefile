@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DATA ?= $(CURDIR)/.data
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run demo test bench clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -10,15 +10,21 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Sets up and runs the demo: an echo agent in a fresh database, driven through its namespace.
+# Sets up and runs agentd on 127.0.0.1:5640 with a demo echo agent; data in ./.data.
 run: deps
-	$(SWIFT) build --product agentns-demo
-	$$($(SWIFT) build --show-bin-path)/agentns-demo $(DATA)
+	$(SWIFT) build
+	$$($(SWIFT) build --show-bin-path)/agentd --data $(DATA) --demo
 
-# The whole test suite (unit, conformance, crash tests).
+# The in-process demo: an echo agent driven through its namespace, no server.
+demo: deps
+	$(SWIFT) build --product agentns-demo
+	$$($(SWIFT) build --show-bin-path)/agentns-demo $(DATA)/demo
+
+# The whole test suite: unit, conformance, crash, HTTP and SSE tests, then the CLI end-to-end script.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/cli_test.sh
 
 # Benchmarks in release mode; prints figures and ratios against baselines measured in the same run.
 bench: deps

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# End-to-end checks with the real binaries: agentd on a real port, agentctl's output compared
+# exactly, curl -N on a watch, and `agentctl logs --follow` surviving an agentd restart.
+# Prints "N passed, M failed" and exits non-zero on any failure.
+set -u
+BIN=${BIN:-$(swift build --show-bin-path)}
+WORK=$(mktemp -d /tmp/agentns-cli.XXXXXX)
+PASS=0; FAIL=0
+AGENTD_PID=""
+
+cleanup() { [ -n "$AGENTD_PID" ] && kill "$AGENTD_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/     /'; }
+
+# expect NAME EXPECTED_EXIT EXPECTED_STDOUT -- COMMAND...
+expect() {
+  local name=$1 want_rc=$2 want_out=$3; shift 4
+  local out rc
+  out=$("$@" 2>"$WORK/stderr"); rc=$?
+  if [ "$rc" = "$want_rc" ] && [ "$out" = "$want_out" ]; then ok "$name"; else
+    bad "$name" "exit $rc (want $want_rc); stdout: $out; stderr: $(cat "$WORK/stderr")"; fi
+}
+
+start_agentd() {
+  "$BIN/agentd" --data "$WORK/data" --listen "127.0.0.1:${1:-0}" >"$WORK/agentd.log" 2>&1 &
+  AGENTD_PID=$!
+  for _ in $(seq 1 100); do
+    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/agentd.log" | grep -o '[0-9]*$')
+    [ -n "$PORT" ] && break
+    sleep 0.1
+  done
+  [ -n "$PORT" ] || { echo "agentd did not start:"; cat "$WORK/agentd.log"; exit 1; }
+}
+
+start_agentd
+export AGENTD_URL="http://127.0.0.1:$PORT" AGENTD_DATA="$WORK/data"
+CTL="$BIN/agentctl"
+T=$(cat "$WORK/data/token")
+
+[ "$(stat -c %a "$WORK/data/token")" = 600 ] && ok "token file is mode 0600" || bad "token file mode"
+expect "create" 0 "created scout (echo)" -- "$CTL" create scout --kind echo
+expect "list" 0 "ID                   KIND       STATE       TICKS
+scout                echo       active      0" -- "$CTL" list
+"$CTL" pause scout >/dev/null
+expect "send (json envelope)" 0 "queued hello-1" -- "$CTL" send scout '{"id":"hello-1","body":"hello"}'
+expect "send again is a duplicate" 0 "duplicate hello-1" -- "$CTL" send scout '{"id":"hello-1","body":"hello"}'
+expect "tick" 0 "scout: paused, tick 1" -- "$CTL" tick scout
+expect "cat outbox body" 0 '"hello"' -- sh -c "'$CTL' cat scout/outbox | grep -o '\"body\":\"hello\"' | cut -d: -f2"
+expect "resume" 0 "scout: active, tick 1" -- "$CTL" resume scout
+expect "ls" 0 "config
+ctl
+deadletter/
+goals/
+identity/
+inbox
+logs/
+mounts
+outbox
+state
+status" -- "$CTL" ls scout/
+expect "goals add" 0 "added g1" -- "$CTL" goals scout add g1 '{"aim":"find"}'
+expect "goals list" 0 'g1	{"aim":"find"}' -- "$CTL" goals scout
+expect "goals rm" 0 "removed g1" -- "$CTL" goals scout rm g1
+expect "write config" 0 '{"inbox":{"max_depth":5}}' -- "$CTL" write scout/config '{"inbox":{"max_depth":5}}'
+expect "cat missing file exits 1" 1 "" -- "$CTL" cat scout/nothing
+grep -q "^agentctl: no such file or directory (/agents/scout/nothing)$" "$WORK/stderr" && ok "error is one stderr line" || bad "error line" "$(cat "$WORK/stderr")"
+expect "bad ctl command exits 1" 1 "" -- "$CTL" write scout/ctl explode
+expect "bad usage exits 2" 2 "" -- "$CTL" goals scout explode
+expect "unknown command exits 2" 2 "" -- "$CTL" bogus
+expect "wrong token exits 1" 1 "" -- "$CTL" list --token nope
+"$CTL" --help | grep -q "logs" && ok "--help lists commands" || bad "--help"
+"$CTL" send --help | grep -q "standard input" && ok "subcommand --help" || bad "send --help"
+
+# curl -N on a watch sees the reply the next message causes.
+curl -sN -H "Authorization: Bearer $T" "$AGENTD_URL/agents/scout/outbox?watch=1" >"$WORK/sse" &
+CURL=$!
+sleep 0.5
+"$CTL" send scout ping >/dev/null
+for _ in $(seq 1 50); do grep -q '"body":"ping"' "$WORK/sse" && break; sleep 0.1; done
+kill $CURL 2>/dev/null
+grep -q '^event: record$' "$WORK/sse" && grep -q '"body":"ping"' "$WORK/sse" && ok "curl -N watch" || bad "curl -N watch" "$(cat "$WORK/sse")"
+
+# logs --follow resumes across an agentd restart.
+"$CTL" logs scout --follow >"$WORK/follow" 2>"$WORK/follow.err" &
+FOLLOW=$!
+sleep 0.5
+"$CTL" send scout '{"id":"before-restart","body":"x"}' >/dev/null
+kill "$AGENTD_PID"; wait "$AGENTD_PID" 2>/dev/null
+start_agentd "$PORT"
+"$CTL" send scout '{"id":"after-restart","body":"y"}' >/dev/null
+for _ in $(seq 1 80); do grep -q 'after-restart' "$WORK/follow" 2>/dev/null && break; sleep 0.1; done
+kill $FOLLOW 2>/dev/null
+grep -q before-restart "$WORK/follow" && grep -q after-restart "$WORK/follow" && ok "logs --follow survives a restart" \
+  || bad "logs --follow across restart" "$(tail -5 "$WORK/follow"; cat "$WORK/follow.err")"
+[ "$(grep -c '"in_reply_to"' "$WORK/follow")" = "$(sort -u "$WORK/follow" | grep -c '"in_reply_to"')" ] && ok "no record twice after resume" || bad "duplicate records after resume"
+
+# A second agentd on the same data directory refuses.
+expect "second agentd refuses" 1 "" -- "$BIN/agentd" --data "$WORK/data" --listen 127.0.0.1:0
+grep -q "another agentd" "$WORK/stderr" && ok "second agentd says why" || bad "second agentd message" "$(cat "$WORK/stderr")"
+
+kill "$AGENTD_PID"; wait "$AGENTD_PID" 2>/dev/null; AGENTD_PID=""
+grep -q "stopped" "$WORK/agentd.log" && ok "agentd stops gracefully on SIGTERM" || bad "graceful stop" "$(tail -3 "$WORK/agentd.log")"
+
+echo "cli: $PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]
