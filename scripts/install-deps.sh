@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Installs the Debian packages agentns needs to build and test, if any are missing.
+# Installs what agentns needs to build and test, if any of it is missing:
+# Debian packages (C libraries, curl) and two Python modules for the OpenAPI check.
 # Idempotent and quiet when everything is present.
 set -euo pipefail
-need=(pkg-config libsqlite3-dev libsecp256k1-dev)
+need=(pkg-config libsqlite3-dev libsecp256k1-dev curl python3)
 need+=("$@")
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
-echo "installing: ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! python3 -c "import yaml, openapi_spec_validator" 2>/dev/null; then
+  echo "installing: pyyaml openapi-spec-validator (pip)"
+  python3 -m pip install -q pyyaml openapi-spec-validator
+fi

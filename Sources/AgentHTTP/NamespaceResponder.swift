@@ -45,6 +45,9 @@ public struct NamespaceResponder: HTTPResponder {
             return json(try await runtime.runtimeStatus(), head: method == .head)
         }
         let principal = try await auth.principal(authorization: request.headers[.authorization])
+        if c == ["openapi.yaml"], method == .get {
+            return bytes(Data(OpenAPIDocument.yaml.utf8), status: .ok, type: "application/yaml")
+        }
         let client = runtime.client(as: principal)
 
         switch (method, c.count, c.first) {

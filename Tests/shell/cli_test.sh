@@ -96,6 +96,10 @@ grep -q before-restart "$WORK/follow" && grep -q after-restart "$WORK/follow" &&
   || bad "logs --follow across restart" "$(tail -5 "$WORK/follow"; cat "$WORK/follow.err")"
 [ "$(grep -c '"in_reply_to"' "$WORK/follow")" = "$(sort -u "$WORK/follow" | grep -c '"in_reply_to"')" ] && ok "no record twice after resume" || bad "duplicate records after resume"
 
+# The OpenAPI document is valid and every documented operation answers as documented.
+if python3 "$(dirname "$0")/openapi_check.py" "$AGENTD_URL" "$T" >"$WORK/openapi" 2>&1; then ok "openapi: $(tail -1 "$WORK/openapi")"
+else bad "openapi document walk" "$(cat "$WORK/openapi")"; fi
+
 # A second agentd on the same data directory refuses.
 expect "second agentd refuses" 1 "" -- "$BIN/agentd" --data "$WORK/data" --listen 127.0.0.1:0
 grep -q "another agentd" "$WORK/stderr" && ok "second agentd says why" || bad "second agentd message" "$(cat "$WORK/stderr")"

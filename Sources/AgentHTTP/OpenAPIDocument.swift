@@ -1,0 +1,561 @@
+/// The OpenAPI 3.1 description of agentd's HTTP mapping, served at /openapi.yaml. Tests
+/// validate it and walk every operation against a live server (Tests/shell/openapi_check.py).
+enum OpenAPIDocument {
+    static let yaml = #"""
+openapi: 3.1.0
+info:
+  title: agentd
+  version: 0.1.0
+  description: |
+    The agentns namespace over HTTP. Every agent is a directory of files under /agents/{id}/.
+    GET reads a file (or lists a directory: trailing slash or Accept: application/json), HEAD
+    stats it, PUT replaces, POST appends, sends or calls (the answer is the body), DELETE
+    removes, and GET with ?watch=1 streams Server-Sent Events. Errors are JSON
+    {"error": {"code", "message", "path"}} with one status per code.
+servers:
+  - url: http://127.0.0.1:5640
+security:
+  - bearer: []
+components:
+  securitySchemes:
+    bearer:
+      type: http
+      scheme: bearer
+  parameters:
+    id:
+      name: id
+      in: path
+      required: true
+      description: Agent id, [a-z0-9][a-z0-9._-]{0,62}
+      schema: {type: string, pattern: "^[a-z0-9][a-z0-9._-]{0,62}$"}
+    goal:
+      name: goal
+      in: path
+      required: true
+      description: Goal file name, <goal-id>.json
+      schema: {type: string, pattern: "^[a-z0-9][a-z0-9._-]{0,62}\\.json$"}
+    watch:
+      name: watch
+      in: query
+      required: false
+      description: 1 to stream Server-Sent Events instead of reading
+      schema: {type: string, enum: ["1"]}
+    offset:
+      name: offset
+      in: query
+      required: false
+      schema: {type: integer, minimum: 0}
+    count:
+      name: count
+      in: query
+      required: false
+      schema: {type: integer, minimum: 0}
+  schemas:
+    Error:
+      type: object
+      required: [error]
+      properties:
+        error:
+          type: object
+          required: [code, message]
+          properties:
+            code:
+              type: string
+              enum: [not_found, permission_denied, unauthorized, already_exists, is_directory, not_directory,
+                     invalid_path, invalid_input, payload_too_large, budget_exceeded, queue_full, unavailable]
+            message: {type: string}
+            path: {type: string}
+    Status:
+      type: object
+      required: [id, name, kind, state, tick_count, queue_depth, deadletter_count, created_at]
+      properties:
+        id: {type: string}
+        name: {type: string}
+        kind: {type: string}
+        state: {type: string, enum: [active, hibernated, paused]}
+        tick_count: {type: integer}
+        last_tick_at: {type: [string, "null"]}
+        last_tick_cause: {type: [string, "null"]}
+        queue_depth: {type: integer}
+        deadletter_count: {type: integer}
+        dropped_count: {type: integer}
+        created_at: {type: string}
+        budget:
+          type: object
+          properties:
+            limit: {type: integer}
+            spent: {type: integer}
+            remaining: {type: integer}
+    AgentSummary:
+      type: object
+      required: [id, kind, state, tick_count]
+      properties:
+        id: {type: string}
+        kind: {type: string}
+        state: {type: string}
+        tick_count: {type: integer}
+    NewAgent:
+      type: object
+      required: [id, kind]
+      properties:
+        id: {type: string}
+        kind: {type: string}
+        config: {type: object}
+    Receipt:
+      type: object
+      required: [id, status]
+      properties:
+        id: {type: string}
+        status: {type: string, enum: [queued, duplicate, dead_lettered]}
+    Entry:
+      type: object
+      required: [name, type, size]
+      properties:
+        name: {type: string}
+        type: {type: string, enum: [file, dir, stream, call]}
+        size: {type: integer}
+        mtime: {type: [string, "null"]}
+        mode: {type: string}
+  responses:
+    Error:
+      description: A refused request
+      content:
+        application/json:
+          schema: {$ref: "#/components/schemas/Error"}
+    Status:
+      description: The agent's status
+      content:
+        application/json:
+          schema: {$ref: "#/components/schemas/Status"}
+    Text:
+      description: File content
+      content:
+        text/plain:
+          schema: {type: string}
+    Stat:
+      description: Content-Length, Last-Modified, ETag and X-File-Type (file, dir, stream, call)
+    Done:
+      description: Done, nothing to say
+    Stream:
+      description: File content, or with ?watch=1 a text/event-stream of events (id, event, data)
+      content:
+        text/plain:
+          schema: {type: string}
+        text/event-stream:
+          schema: {type: string}
+paths:
+  /runtime/status:
+    get:
+      operationId: runtimeStatus
+      security: []
+      responses:
+        "200":
+          description: Runtime health, counts, version, uptime
+          content:
+            application/json:
+              schema: {type: object, required: [version, agents, uptime_s]}
+  /openapi.yaml:
+    get:
+      operationId: openapi
+      responses:
+        "200":
+          description: This document
+          content:
+            application/yaml:
+              schema: {type: string}
+  /agents:
+    get:
+      operationId: listAgents
+      responses:
+        "200":
+          description: Agents the token may see
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: "#/components/schemas/AgentSummary"}}
+        "401": {$ref: "#/components/responses/Error"}
+    post:
+      operationId: createAgent
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/NewAgent"}
+      responses:
+        "201": {$ref: "#/components/responses/Status"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+  /agents/{id}:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    get:
+      operationId: agentInfo
+      responses:
+        "200": {$ref: "#/components/responses/Status"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+    delete:
+      operationId: deleteAgent
+      responses:
+        "204": {$ref: "#/components/responses/Done"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    get:
+      operationId: listAgentRoot
+      responses:
+        "200":
+          description: The agent's root directory
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: "#/components/schemas/Entry"}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/tokens:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    post:
+      operationId: issueToken
+      responses:
+        "201":
+          description: A token that sees only this agent (shown once)
+          content:
+            application/json:
+              schema: {type: object, required: [token], properties: {token: {type: string}, agent: {type: string}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/send:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    post:
+      operationId: send
+      requestBody:
+        required: true
+        content:
+          text/plain:
+            schema: {type: string}
+          application/json:
+            schema: {type: object}
+      responses:
+        "202":
+          description: Accepted
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Receipt"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "429": {$ref: "#/components/responses/Error"}
+  /agents/{id}/tick:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    post:
+      operationId: tick
+      responses:
+        "200": {$ref: "#/components/responses/Status"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/hibernate:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    post:
+      operationId: hibernate
+      responses:
+        "200": {$ref: "#/components/responses/Status"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/wake:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    post:
+      operationId: wake
+      responses:
+        "200": {$ref: "#/components/responses/Status"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/status:
+    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/watch"}]
+    get:
+      operationId: readStatus
+      responses:
+        "200": {$ref: "#/components/responses/Status"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+    head:
+      operationId: statStatus
+      responses:
+        "200": {$ref: "#/components/responses/Stat"}
+        "400": {description: Bad path}
+        "401": {description: No valid token}
+        "403": {description: Refused}
+        "404": {description: Not found}
+  /agents/{id}/ctl:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    get:
+      operationId: readCtl
+      responses:
+        "200": {$ref: "#/components/responses/Text"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+    put:
+      operationId: writeCtl
+      requestBody:
+        required: true
+        content:
+          text/plain:
+            schema: {type: string, enum: [tick, hibernate, wake, pause, resume]}
+      responses:
+        "204": {$ref: "#/components/responses/Done"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+  /agents/{id}/config:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    get:
+      operationId: readConfig
+      responses:
+        "200":
+          description: The config
+          content:
+            application/json:
+              schema: {type: object}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+    put:
+      operationId: patchConfig
+      description: A JSON merge-patch, validated as a whole (operator only)
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object}
+      responses:
+        "200":
+          description: The new config
+          content:
+            text/plain:
+              schema: {type: string}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+  /agents/{id}/state:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    get:
+      operationId: readState
+      responses:
+        "200":
+          description: The agent's state
+          content:
+            application/json:
+              schema: {type: object}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/inbox:
+    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/watch"}]
+    get:
+      operationId: readInbox
+      responses:
+        "200": {$ref: "#/components/responses/Stream"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+    post:
+      operationId: writeInbox
+      requestBody:
+        required: true
+        content:
+          text/plain:
+            schema: {type: string}
+      responses:
+        "202":
+          description: Accepted
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Receipt"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "429": {$ref: "#/components/responses/Error"}
+  /agents/{id}/outbox:
+    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/watch"},
+                 {$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
+    get:
+      operationId: readOutbox
+      responses:
+        "200": {$ref: "#/components/responses/Stream"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/logs/trace:
+    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/watch"},
+                 {$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
+    get:
+      operationId: readTrace
+      responses:
+        "200": {$ref: "#/components/responses/Stream"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/logs/trajectory:
+    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
+    get:
+      operationId: readTrajectory
+      responses:
+        "200": {$ref: "#/components/responses/Stream"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/goals/:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    get:
+      operationId: listGoals
+      responses:
+        "200":
+          description: Goal files
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: "#/components/schemas/Entry"}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/goals/{goal}:
+    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/goal"}]
+    get:
+      operationId: readGoal
+      responses:
+        "200":
+          description: The goal
+          content:
+            application/json:
+              schema: {type: object}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+    put:
+      operationId: putGoal
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object}
+      responses:
+        "204": {$ref: "#/components/responses/Done"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+    delete:
+      operationId: deleteGoal
+      responses:
+        "204": {$ref: "#/components/responses/Done"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/identity/pubkey:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    get:
+      operationId: readPubkey
+      responses:
+        "200": {$ref: "#/components/responses/Text"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/identity/sign:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    post:
+      operationId: sign
+      description: BIP-340 signature over SHA-256 of the body, lowercase hex
+      requestBody:
+        required: true
+        content:
+          text/plain:
+            schema: {type: string}
+      responses:
+        "200": {$ref: "#/components/responses/Text"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "402": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+  /agents/{id}/identity/verify:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    post:
+      operationId: verify
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [pubkey, data, sig]
+              properties:
+                pubkey: {type: string}
+                data: {type: string}
+                sig: {type: string}
+      responses:
+        "200": {$ref: "#/components/responses/Text"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "402": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+  /agents/{id}/deadletter/count:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    get:
+      operationId: deadletterCount
+      responses:
+        "200": {$ref: "#/components/responses/Text"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/mounts:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    get:
+      operationId: readMounts
+      responses:
+        "200": {$ref: "#/components/responses/Text"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+"""#
+}
