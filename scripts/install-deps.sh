@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what agentns needs to build and test, if any of it is missing:
-# Debian packages (C libraries, curl) and two Python modules for the OpenAPI check.
+# Debian packages (C libraries, curl) and the Python modules the OpenAPI and metrics checks use.
 # Idempotent and quiet when everything is present.
 set -euo pipefail
 need=(pkg-config libsqlite3-dev libsecp256k1-dev curl python3)
@@ -17,7 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-if ! python3 -c "import yaml, openapi_spec_validator" 2>/dev/null; then
-  echo "installing: pyyaml openapi-spec-validator (pip)"
-  python3 -m pip install -q pyyaml openapi-spec-validator
+if ! python3 -c "import yaml, openapi_spec_validator, prometheus_client" 2>/dev/null; then
+  echo "installing: pyyaml openapi-spec-validator prometheus-client (pip)"
+  python3 -m pip install -q pyyaml openapi-spec-validator prometheus-client
 fi

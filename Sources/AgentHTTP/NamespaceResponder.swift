@@ -4,6 +4,7 @@ import HTTPTypes
 public import Hummingbird
 public import Namespace
 import NIOCore
+public import Prometheus
 public import Runtime
 
 /// The HTTP mapping of SPEC.md: GET reads, HEAD stats, PUT replaces, POST appends, sends or
@@ -15,23 +16,29 @@ public struct NamespaceResponder: HTTPResponder {
     let runtime: Runtime
     let auth: Authenticator
     let options: AgentHTTPOptions
+    let metrics: HTTPMetrics
 
-    public init(runtime: Runtime, operatorToken: String, options: AgentHTTPOptions = .init()) {
+    public init(runtime: Runtime, operatorToken: String, options: AgentHTTPOptions = .init(), registry: PrometheusCollectorRegistry = .init()) {
         self.runtime = runtime
         self.auth = Authenticator(operatorToken: operatorToken, runtime: runtime)
         self.options = options
+        self.metrics = HTTPMetrics(registry: registry)
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
+        let response: Response
         do {
-            return try await route(request)
+            response = try await route(request)
         } catch let e as FSError {
-            return e.response
+            response = e.response
         } catch {
             // Nothing a client sends ends in a 500 or a stack trace.
             context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return FSError(.unavailable, "the server could not complete the request; try again").response
+            response = FSError(.unavailable, "the server could not complete the request; try again").response
         }
+        metrics.record(route: HTTPMetrics.routeName(request), status: Int(response.status.code), since: started)
+        return response
     }
 
     static let reservedShortcuts: Set<String> = ["send", "tick", "hibernate", "wake"]
@@ -47,6 +54,10 @@ public struct NamespaceResponder: HTTPResponder {
         let principal = try await auth.principal(authorization: request.headers[.authorization])
         if c == ["openapi.yaml"], method == .get {
             return bytes(Data(OpenAPIDocument.yaml.utf8), status: .ok, type: "application/yaml")
+        }
+        if c == ["metrics"], method == .get {
+            guard principal == .operator else { throw FSError.denied("/metrics", "only the operator may read metrics") }
+            return bytes(Data(try await metrics.exposition(runtime).utf8), status: .ok, type: "text/plain; version=0.0.4")
         }
         let client = runtime.client(as: principal)
 

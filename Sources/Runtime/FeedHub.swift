@@ -95,6 +95,9 @@ public final class FeedHub: Sendable {
     }
 
     public var count: Int { entries.withLock { $0.count } }
+
+    /// Watchers across all feeds.
+    public var subscriberCount: Int { entries.withLock { $0.values.reduce(0) { $0 + $1.feed.subscriberCount } } }
 }
 
 extension RecordFeed {

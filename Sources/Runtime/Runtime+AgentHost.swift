@@ -1,3 +1,4 @@
+import CoreMetrics
 public import Foundation
 public import Namespace
 public import Services
@@ -75,6 +76,11 @@ extension Runtime: AgentHost {
         let envelope = try EnvelopeParser.parse(input, sender: sender.senderName, now: now)
         let result = try await store.enqueue(agent, envelope, maxDepth: settings.maxDepth, policy: settings.overflow, at: now)
         publish(agent, result.appended)
+        switch result.receipt.outcome {
+        case .queued: metrics.sendsQueued.increment()
+        case .duplicate: metrics.sendsDuplicate.increment()
+        case .deadLettered: metrics.sendsDeadLettered.increment()
+        }
         if let accepted = result.envelope, result.receipt.outcome == .queued {
             feeds.publish(.init(agent: agent, topic: .inbox), event: "record", data: accepted.json.description, id: UInt64(accepted.seq))
             await engine.trigger(agent, .message)

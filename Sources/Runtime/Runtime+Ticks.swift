@@ -1,3 +1,4 @@
+import CoreMetrics
 import Namespace
 import Services
 
@@ -41,6 +42,7 @@ extension Runtime {
                 thrown = FSError(.unavailable, "kind '\(record.kind)' is not registered in this runtime")
             }
             let duration = ContinuousClock.now - started
+            metrics.tickDuration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
             let ms = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
             var trajectory: [String: JSON] = [
                 "tick": .int64(tickNumber), "cause": .string(cause.rawValue), "at": .string(Timestamp.iso(now)),
@@ -60,6 +62,7 @@ extension Runtime {
                                           retryAt: now + settings.backoff(afterAttempts: attempts), trace: trace,
                                           trajectory: .object(trajectory))
                 let (records, _) = try await store.recordFailure(failure)
+                metrics.ticksFailed.increment()
                 publish(id, records)
                 engine.alarmsChanged()
                 await publishModified(id, .status)
@@ -78,6 +81,7 @@ extension Runtime {
                                     alarmsCancelled: context.alarmsCancelled, alarmsFired: alarms, budgetSpend: context.budgetSpend,
                                     budgetLimit: settings.budgetLimit, wake: wake)
             let records = try await store.commitTick(commit)
+            metrics.ticksOK.increment()
             publish(id, records)
             if !alarms.isEmpty || !context.alarmsSet.isEmpty || !context.alarmsCancelled.isEmpty { engine.alarmsChanged() }
             await publishModified(id, .status)

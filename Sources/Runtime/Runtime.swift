@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Foundation
 public import Namespace
 public import Services
@@ -12,10 +13,14 @@ public final class Runtime: Sendable {
     public let feeds: FeedHub
     public let engine: TickEngine
     public let startedAt: Int64
+    let metrics: RuntimeMetrics
     public static let version = "0.1.0"
 
-    public init(store: any AgentStore, clock: any AgentClock = SystemClock(), kinds: KindRegistry = .standard, maxConcurrentTicks: Int = 64) {
+    /// - Parameter metrics: where tick and send metrics go (agentd passes its Prometheus factory).
+    public init(store: any AgentStore, clock: any AgentClock = SystemClock(), kinds: KindRegistry = .standard, maxConcurrentTicks: Int = 64,
+                metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.store = store
+        self.metrics = RuntimeMetrics(factory: metrics)
         self.clock = clock
         self.kinds = kinds
         self.feeds = FeedHub()

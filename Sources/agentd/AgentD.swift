@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import Prometheus
 import Runtime
 import RuntimeSQLite
 import ServiceLifecycle
@@ -58,7 +59,8 @@ struct AgentD: AsyncParsableCommand {
         let token = try OperatorToken.loadOrCreate(at: tokenPath)
 
         let store = try SQLiteStore(path: dataDir + "/agentd.sqlite")
-        let runtime = Runtime(store: store)
+        let registry = PrometheusCollectorRegistry()
+        let runtime = Runtime(store: store, metrics: PrometheusMetricsFactory(registry: registry))
         if demo, try await store.agent("demo") == nil {
             _ = try await runtime.createAgent(id: "demo", kind: "echo")
         }
@@ -66,7 +68,7 @@ struct AgentD: AsyncParsableCommand {
         var options = AgentHTTPOptions()
         options.maxBodyBytes = maxBody
         let app = AgentHTTPServer.application(
-            runtime: runtime, operatorToken: token, host: String(parts[0]), port: Int(parts[1])!, options: options,
+            runtime: runtime, operatorToken: token, host: String(parts[0]), port: Int(parts[1])!, options: options, registry: registry,
             services: [RuntimeService(runtime: runtime)], logger: logger
         ) { port in
             print("""

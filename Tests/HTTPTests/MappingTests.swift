@@ -152,3 +152,21 @@ import Testing
         }
     }
 }
+
+@Suite struct MetricsTests {
+    @Test func metricsAreForTheOperatorAndCountRequests() async throws {
+        try await withServer { rt, client in
+            _ = try await rt.createAgent(id: "m", kind: "echo")
+            _ = try await client.execute(uri: "/agents/m/status", method: .get, headers: auth)
+            _ = try await client.execute(uri: "/agents/m/nothing", method: .get, headers: auth)
+            let token = try await rt.issueToken(for: "m")
+            #expect(try await client.execute(uri: "/metrics", method: .get, headers: bearer(token)).status == .forbidden)
+            let r = try await client.execute(uri: "/metrics", method: .get, headers: auth)
+            #expect(r.status == .ok)
+            #expect(r.text.contains(#"agentd_http_requests_total{route="file",status="200"} 1"#))
+            #expect(r.text.contains(#"agentd_http_requests_total{route="file",status="404"} 1"#))
+            #expect(r.text.contains("agentd_agents 1"))
+            #expect(r.text.contains("# TYPE agentd_http_request_duration_seconds histogram"))
+        }
+    }
+}

@@ -100,6 +100,20 @@ grep -q before-restart "$WORK/follow" && grep -q after-restart "$WORK/follow" &&
 if python3 "$(dirname "$0")/openapi_check.py" "$AGENTD_URL" "$T" >"$WORK/openapi" 2>&1; then ok "openapi: $(tail -1 "$WORK/openapi")"
 else bad "openapi document walk" "$(cat "$WORK/openapi")"; fi
 
+# /metrics parses with a real Prometheus parser and carries the runtime's and the HTTP layer's series.
+curl -s -H "Authorization: Bearer $T" "$AGENTD_URL/metrics" >"$WORK/metrics"
+if python3 - "$WORK/metrics" <<'PYEOF' >"$WORK/metrics.check" 2>&1
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+names = {f.name for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+want = {"agentd_http_requests", "agentd_http_request_duration_seconds", "agentd_ticks", "agentd_tick_duration_seconds",
+        "agentd_envelopes", "agentd_agents", "agentd_watchers"}
+missing = want - names
+print("missing:", sorted(missing)) if missing else print("ok")
+sys.exit(1 if missing else 0)
+PYEOF
+then ok "metrics parse with prometheus_client"; else bad "metrics" "$(cat "$WORK/metrics.check"; head -20 "$WORK/metrics")"; fi
+
 # A second agentd on the same data directory refuses.
 expect "second agentd refuses" 1 "" -- "$BIN/agentd" --data "$WORK/data" --listen 127.0.0.1:0
 grep -q "another agentd" "$WORK/stderr" && ok "second agentd says why" || bad "second agentd message" "$(cat "$WORK/stderr")"

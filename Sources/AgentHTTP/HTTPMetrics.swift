@@ -1,0 +1,55 @@
+import CoreMetrics
+import Foundation
+import Hummingbird
+import Namespace
+import Prometheus
+import Runtime
+
+/// The HTTP layer's metrics and the `/metrics` exposition, over one Prometheus registry that
+/// the runtime's metrics share (agentd passes the same registry's factory to the runtime).
+struct HTTPMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        var f = PrometheusMetricsFactory(registry: registry)
+        f.defaultDurationHistogramBuckets = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+                                             .milliseconds(500), .seconds(1), .seconds(5)]
+        factory = f
+    }
+
+    /// A route class, not the path: bounded label cardinality.
+    static func routeName(_ request: Request) -> String {
+        let parts = request.uri.path.split(separator: "/")
+        if request.uri.queryParameters["watch"] != nil { return "watch" }
+        switch (parts.first, parts.count) {
+        case ("runtime", _): return "runtime_status"
+        case ("metrics", _): return "metrics"
+        case ("openapi.yaml", _): return "openapi"
+        case ("agents", 1): return "agents"
+        case ("agents", 2): return "agent"
+        case ("agents", 3) where ["send", "tick", "hibernate", "wake", "tokens"].contains(String(parts[2])): return String(parts[2])
+        case ("agents", _): return "file"
+        default: return "other"
+        }
+    }
+
+    func record(route: String, status: Int, since started: ContinuousClock.Instant) {
+        Counter(label: "agentd_http_requests_total", dimensions: [("route", route), ("status", "\(status)")], factory: factory).increment()
+        let d = ContinuousClock.now - started
+        Timer(label: "agentd_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
+            .recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+    }
+
+    /// Prometheus text: the registry plus gauges read from the runtime at scrape time.
+    func exposition(_ runtime: Runtime) async throws -> String {
+        let status = try await runtime.runtimeStatus()
+        registry.makeGauge(name: "agentd_agents", labels: []).set(Double(status["agents"]?.intValue ?? 0))
+        registry.makeGauge(name: "agentd_ticks_running", labels: []).set(Double(status["ticks_running"]?.intValue ?? 0))
+        registry.makeGauge(name: "agentd_watch_feeds", labels: []).set(Double(status["feeds"]?.intValue ?? 0))
+        registry.makeGauge(name: "agentd_watchers", labels: []).set(Double(runtime.feeds.subscriberCount))
+        registry.makeGauge(name: "agentd_uptime_seconds", labels: []).set(status["uptime_s"]?.doubleValue ?? 0)
+        return registry.emitToString()
+    }
+}
