@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DATA ?= $(CURDIR)/.data
 
-.PHONY: deps build run demo test bench clean
+.PHONY: deps build run demo test bench bench-http clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -30,6 +30,10 @@ test: deps
 bench: deps
 	$(SWIFT) build -c release --product agentns-bench
 	$$($(SWIFT) build -c release --show-bin-path)/agentns-bench
+
+# HTTP benchmarks: wrk against agentd and nginx, durable sends against raw SQLite (same run).
+bench-http: deps
+	./scripts/bench-http.sh
 
 clean:
 	rm -rf .build .data

@@ -102,7 +102,11 @@ let package = Package(
         .executableTarget(name: "agentns-demo", dependencies: ["Runtime", "RuntimeSQLite"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "agentns-bench",
-            dependencies: ["Runtime", "RuntimeSQLite", "AgentNSTesting", "CSQLite"],
+            dependencies: [
+                "Runtime", "RuntimeSQLite", "AgentNSTesting", "CSQLite", "AgentHTTP", "AgentClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Child process for the kill -9 test: acknowledges envelopes on stdout as they commit.

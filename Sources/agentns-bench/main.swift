@@ -2,6 +2,7 @@
 //
 //   agentns-bench [--agents N] [--rounds R] [--scale N]    run everything (default 1000, 5, 100000)
 //   agentns-bench scale-child DB                            (internal) open a big database, report
+//   agentns-bench raw-inserts DB N                          baseline for durable sends (rows/s)
 import AgentNSTesting
 import CSQLite
 import Foundation
@@ -179,6 +180,30 @@ func scaleChild(path: String) async throws {
 
 // MARK: - Main
 
+/// The durable-sends baseline: one row per transaction at synchronous=FULL, as fast as SQLite
+/// goes from one writer. Prints rows per second.
+func rawInserts(path: String, count: Int) throws {
+    var db: OpaquePointer?
+    guard sqlite3_open(path, &db) == SQLITE_OK, let db else { throw FSError(.unavailable, "open") }
+    defer { sqlite3_close(db) }
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE IF NOT EXISTS inbox(seq INTEGER PRIMARY KEY, agent TEXT, body TEXT);", nil, nil, nil)
+    var stmt: OpaquePointer?
+    sqlite3_prepare_v2(db, "INSERT INTO inbox(agent, body) VALUES('a', 'hello')", -1, &stmt, nil)
+    let start = ContinuousClock.now
+    for _ in 0..<count {
+        sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil)
+        sqlite3_step(stmt)
+        sqlite3_reset(stmt)
+        sqlite3_exec(db, "COMMIT", nil, nil, nil)
+    }
+    sqlite3_finalize(stmt)
+    print(String(format: "%.0f", Double(count) / seconds(ContinuousClock.now - start)))
+}
+
+if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "raw-inserts" {
+    try rawInserts(path: CommandLine.arguments[2], count: Int(CommandLine.arguments[3]) ?? 2000)
+    exit(0)
+}
 if CommandLine.arguments.count >= 3, CommandLine.arguments[1] == "scale-child" {
     try await scaleChild(path: CommandLine.arguments[2])
     exit(0)
@@ -186,6 +211,7 @@ if CommandLine.arguments.count >= 3, CommandLine.arguments[1] == "scale-child" {
 if CommandLine.arguments.contains("--help") {
     print("""
         usage: agentns-bench [--agents N] [--rounds R] [--scale N]
+               agentns-bench --watchers N [--ticks T]
 
         Prints, in one run:
           ticks/s of the echo kind across N agents (send then tick, committed), median of R rounds,
@@ -193,7 +219,21 @@ if CommandLine.arguments.contains("--help") {
           durability: WAL, synchronous=FULL), and the ratio;
           for a database of --scale hibernated agents: time to open the runtime, time to wake one,
           and the resident memory of the whole process (measured in a child process).
+        With --watchers: N SSE clients follow one agent's trace over real sockets while it ticks T
+        times; prints delivered events/s and commit-to-receipt p50/p99, against 1 watcher.
         """)
+    exit(0)
+}
+
+if CommandLine.arguments.contains("--watch-only") || CommandLine.arguments.contains("--watchers") {
+    let n = arg("--watchers", 1000)
+    let ticks = arg("--ticks", 100)
+    log("== SSE fan-out: one agent's trace, \(ticks) ticks, over real sockets")
+    let one = try await watchBench(watchers: 1, ticks: ticks)
+    log(String(format: "1 watcher:     %.0f events/s delivered, commit-to-receipt p50 %.1f ms, p99 %.1f ms", one.0, one.1, one.2))
+    let many = try await watchBench(watchers: n, ticks: ticks)
+    log(String(format: "%d watchers: %.0f events/s delivered, commit-to-receipt p50 %.1f ms, p99 %.1f ms (goal p99 <= 50 ms)", n, many.0, many.1, many.2))
+    log(String(format: "ratio p99 %d/1: %.1f", n, many.2 / max(one.2, 0.1)))
     exit(0)
 }
 

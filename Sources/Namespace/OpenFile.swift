@@ -1,0 +1,71 @@
+public import struct Foundation.Data
+
+/// An open file with Plan 9 semantics over a stateless FileClient: the seam FUSE handles sit
+/// on. Writes are buffered and committed on `flush` or `close` (which report the error); a
+/// read after a write on the same handle returns that write's answer (call files:
+/// `identity/sign`), so two handles never see each other's answers; a synthetic file is read
+/// from one snapshot per handle so its size cannot change under a reader; streams (logs) are
+/// read live by offset so a follower sees them grow.
+public actor OpenFile {
+    public struct Flags: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let read = Flags(rawValue: 1)
+        public static let write = Flags(rawValue: 2)
+        /// O_TRUNC: the commit replaces the file (`>`); without it, the commit appends (`>>`).
+        public static let truncate = Flags(rawValue: 4)
+    }
+
+    public nonisolated let path: String
+    public nonisolated let stat: FileStat
+    let client: any FileClient
+    let flags: Flags
+    var pending = Data()
+    var dirty = false
+    var answer: Data?
+    var snapshot: Data?
+
+    /// Opens `path`: it must exist, and must not be a directory.
+    public init(client: any FileClient, path: String, flags: Flags) async throws {
+        let stat = try await client.stat(path)
+        if stat.type == .dir { throw FSError(.isDirectory, "is a directory", path: path) }
+        self.client = client
+        self.path = path
+        self.flags = flags
+        self.stat = stat
+    }
+
+    /// Buffers `data`; nothing reaches the file until `flush` or `close`.
+    public func write(_ data: Data) throws {
+        guard flags.contains(.write) else { throw FSError(.permissionDenied, "file is not open for writing", path: path) }
+        pending.append(data)
+        dirty = true
+    }
+
+    /// Commits what was written since the last commit and keeps its answer for reads.
+    public func flush() async throws {
+        guard dirty else { return }
+        let data = pending
+        pending = Data()
+        dirty = false
+        answer = try await client.write(path, data, mode: flags.contains(.truncate) ? .replace : .append)
+    }
+
+    public func read(offset: Int64, count: Int) async throws -> Data {
+        guard flags.contains(.read) else { throw FSError(.permissionDenied, "file is not open for reading", path: path) }
+        if dirty { try await flush() }
+        if let answer { return Self.slice(answer, offset, count) }
+        if stat.type == .stream { return try await client.read(path, offset: offset, count: count) }
+        if snapshot == nil || offset == 0 { snapshot = try await client.read(path) }
+        return Self.slice(snapshot ?? Data(), offset, count)
+    }
+
+    /// Commits pending writes; the error of that commit is the error of the close.
+    public func close() async throws { try await flush() }
+
+    static func slice(_ data: Data, _ offset: Int64, _ count: Int) -> Data {
+        guard offset >= 0, offset < data.count else { return Data() }
+        let start = data.startIndex + Int(offset)
+        return data.subdata(in: start..<min(data.endIndex, start + max(0, count)))
+    }
+}

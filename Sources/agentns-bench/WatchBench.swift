@@ -1,0 +1,65 @@
+import AgentClient
+import AgentHTTP
+import AgentNSTesting
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Namespace
+import Runtime
+import RuntimeSQLite
+
+/// SSE fan-out: `watchers` clients follow one agent's trace over real sockets while the agent
+/// ticks `ticks` times; reports delivered events per second and the commit-to-receipt latency
+/// of each `tick_end` record (its `at` is taken just before the commit).
+func watchBench(watchers: Int, ticks: Int) async throws -> (eventsPerSecond: Double, p50: Double, p99: Double) {
+    let dir = try TestRuntime.temporaryDirectory("bench-watch")
+    let store = try SQLiteStore(path: dir + "/agentd.sqlite")
+    let runtime = Runtime(store: store)
+    _ = try await runtime.createAgent(id: "w", kind: "echo")
+    let (portStream, portSink) = AsyncStream.makeStream(of: Int.self)
+    let app = AgentHTTPServer.application(runtime: runtime, operatorToken: "bench", port: 0) { port in portSink.yield(port) }
+    var config = HTTPClient.Configuration()
+    config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: watchers + 16)
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    var result = (0.0, 0.0, 0.0)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await app.run() }
+        group.addTask { await runtime.run() }
+        var ports = portStream.makeAsyncIterator()
+        let port = await ports.next()!
+        let fs = HTTPFileClient(url: "http://127.0.0.1:\(port)", token: "bench", http: http)
+        var streams: [AsyncThrowingStream<FeedRecord, any Error>] = []
+        for _ in 0..<watchers { streams.append(try await fs.watch("/agents/w/logs/trace", after: nil)) }
+        let start = ContinuousClock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { readers in
+            for s in streams {
+                readers.addTask {
+                    var seen = 0
+                    var lat: [Double] = []
+                    for try await r in s where r.data.contains("\"tick_end\"") {
+                        let now = Double(SystemClock().now())
+                        if let at = try? JSON(parsing: r.data)["at"]?.stringValue, let ms = Timestamp.parse(at) { lat.append(now - Double(ms)) }
+                        seen += 1
+                        if seen == ticks { break }
+                    }
+                    return lat
+                }
+            }
+            for i in 0..<ticks {
+                _ = try await runtime.send(to: "w", Data("m\(i)".utf8), from: .operator)
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return try await readers.reduce(into: [Double]()) { $0 += $1 }
+        }
+        let elapsed = seconds(ContinuousClock.now - start)
+        let sorted = latencies.sorted()
+        func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+        // Every trace record of each tick reached every watcher; count them all as delivered events.
+        let perTick = Double(try await runtime.lines("w", "logs/trace").count - 1) / Double(ticks)
+        result = (Double(latencies.count) * perTick / elapsed, pct(0.5), pct(0.99))
+        group.cancelAll()
+    }
+    try await http.shutdown()
+    await store.close()
+    return result
+}

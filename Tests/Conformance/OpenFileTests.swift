@@ -1,0 +1,66 @@
+import AgentNSTesting
+import Foundation
+import Namespace
+import Runtime
+import Testing
+
+/// Handle semantics: the Plan 9 call-file pattern and commit-on-close.
+@Suite struct OpenFileTests {
+    @Test func callAnswersBelongToTheirOwnHandle() async throws {
+        try await withRuntime { rt in
+            _ = try await rt.createAgent(id: "c", kind: "echo")
+            let pubkey = try await rt.op.readString("/agents/c/identity/pubkey").trimmingCharacters(in: .newlines)
+            // Many handles open at once, each writes then reads on itself.
+            let results = try await withThrowingTaskGroup(of: (String, String).self) { group in
+                for i in 0..<16 {
+                    group.addTask {
+                        let h = try await OpenFile(client: rt.op, path: "/agents/c/identity/sign", flags: [.read, .write])
+                        try await h.write(Data("payload-\(i)".utf8))
+                        let sig = String(decoding: try await h.read(offset: 0, count: 4096), as: UTF8.self)
+                        try await h.close()
+                        return ("payload-\(i)", sig.trimmingCharacters(in: .newlines))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(Set(results.map(\.1)).count == 16)
+            for (data, sig) in results {
+                #expect(Schnorr.verify(pubkey: pubkey, data: Data(data.utf8), signature: sig), "\(data)")
+            }
+        }
+    }
+
+    @Test func writesCommitOnCloseAndCloseReportsTheError() async throws {
+        try await withRuntime { rt in
+            _ = try await rt.createAgent(id: "c", kind: "echo")
+            let ctl = try await OpenFile(client: rt.op, path: "/agents/c/ctl", flags: [.write, .truncate])
+            try await ctl.write(Data("paus".utf8))
+            try await ctl.write(Data("e\n".utf8))
+            #expect(try await rt.op.readString("/agents/c/ctl") == "active\n")  // nothing until close
+            try await ctl.close()
+            #expect(try await rt.op.readString("/agents/c/ctl") == "paused\n")
+            let bad = try await OpenFile(client: rt.op, path: "/agents/c/ctl", flags: [.write, .truncate])
+            try await bad.write(Data("explode\n".utf8))
+            await expectCode(.invalidInput) { try await bad.close() }
+            await expectCode(.isDirectory) { _ = try await OpenFile(client: rt.op, path: "/agents/c/logs", flags: [.read]) }
+        }
+    }
+
+    @Test func streamsAreReadLiveAndFilesFromOneSnapshot() async throws {
+        try await withRuntime { rt in
+            _ = try await rt.createAgent(id: "c", kind: "echo")
+            let trace = try await OpenFile(client: rt.op, path: "/agents/c/logs/trace", flags: [.read])
+            let first = try await trace.read(offset: 0, count: 1 << 20)
+            try await rt.send("c", "more")
+            #expect(try await rt.drained("c"))
+            let next = try await trace.read(offset: Int64(first.count), count: 1 << 20)
+            #expect(!next.isEmpty)  // a follower sees the log grow on the same handle
+            let status = try await OpenFile(client: rt.op, path: "/agents/c/status", flags: [.read])
+            let head = try await status.read(offset: 0, count: 10)
+            try await rt.send("c", "again")
+            #expect(try await rt.drained("c"))
+            let rest = try await status.read(offset: 10, count: 1 << 20)
+            #expect(try JSON(parsing: head + rest)["tick_count"] == 1)  // one consistent snapshot
+        }
+    }
+}
