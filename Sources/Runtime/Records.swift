@@ -28,6 +28,9 @@ public struct AgentRecord: Sendable, Equatable {
     public var lastTickCause: String?
     public var createdAt: Int64
     public var droppedCount: Int64
+    /// Pending envelopes and dead letters, kept in the row so status needs no counting.
+    public var queueDepth: Int64 = 0
+    public var deadletterCount: Int64 = 0
     public var budgetSpent: Int64
     /// Bytes ever appended to each log (the log file's size).
     public var logBytes: [LogName: Int64]

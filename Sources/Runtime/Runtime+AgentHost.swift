@@ -11,7 +11,7 @@ extension Runtime: AgentHost {
             "id": .string(r.id), "name": .string(settings.name ?? r.id), "kind": .string(r.kind), "state": .string(r.lifecycle.rawValue),
             "tick_count": .int64(r.tickCount), "last_tick_at": r.lastTickAt.map { .string(Timestamp.iso($0)) } ?? .null,
             "last_tick_cause": r.lastTickCause.map { .string($0) } ?? .null,
-            "queue_depth": .int(try await store.queueDepth(agent)), "deadletter_count": .int(try await store.deadLetterCount(agent)),
+            "queue_depth": .int64(r.queueDepth), "deadletter_count": .int64(r.deadletterCount),
             "dropped_count": .int64(r.droppedCount), "created_at": .string(Timestamp.iso(r.createdAt)),
         ]
         if let limit = settings.budgetLimit {

@@ -39,16 +39,19 @@ public final class SQLiteStore: AgentStore {
 
     static let agentColumns = """
         id, kind, config, state, lifecycle, tick_count, last_tick_at, last_tick_cause, created_at, dropped_count, budget_spent,
-        trace_bytes, trajectory_bytes, outbox_bytes, version
+        trace_bytes, trajectory_bytes, outbox_bytes, version, queue_depth, deadletter_count
         """
 
     static func decodeAgent(_ row: [SQLValue]) -> AgentRecord {
         func json(_ v: SQLValue) -> JSON { (try? JSON(parsing: v.text ?? "{}")) ?? .object([:]) }
-        return AgentRecord(
+        var record = AgentRecord(
             id: row[0].text ?? "", kind: row[1].text ?? "", config: json(row[2]), state: json(row[3]),
             lifecycle: Lifecycle(rawValue: row[4].text ?? "") ?? .active, tickCount: row[5].int ?? 0, lastTickAt: row[6].int,
             lastTickCause: row[7].text, createdAt: row[8].int ?? 0, droppedCount: row[9].int ?? 0, budgetSpent: row[10].int ?? 0,
             logBytes: [.trace: row[11].int ?? 0, .trajectory: row[12].int ?? 0, .outbox: row[13].int ?? 0], version: row[14].int ?? 0)
+        record.queueDepth = row[15].int ?? 0
+        record.deadletterCount = row[16].int ?? 0
+        return record
     }
 
     // MARK: - Agents
