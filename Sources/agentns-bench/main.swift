@@ -225,6 +225,24 @@ if CommandLine.arguments.contains("--help") {
     exit(0)
 }
 
+if CommandLine.arguments.contains("--read-loop") {
+    // The cost of one status read through the runtime, without HTTP: where a GET's time goes.
+    let dir = try TestRuntime.temporaryDirectory("bench-read")
+    let store = try SQLiteStore(path: dir + "/agentd.sqlite")
+    let runtime = Runtime(store: store)
+    _ = try await runtime.createAgent(id: "a", kind: "echo")
+    let fs = runtime.client(as: .operator)
+    let n = arg("--reads", 20000)
+    var start = ContinuousClock.now
+    for _ in 0..<n { _ = try await fs.read("/agents/a/status") }
+    log(String(format: "in-process read of status: %.1f µs each (%.0f/s on one task)", seconds(ContinuousClock.now - start) / Double(n) * 1e6,
+               Double(n) / seconds(ContinuousClock.now - start)))
+    start = ContinuousClock.now
+    for _ in 0..<n { _ = try await store.agent("a") }
+    log(String(format: "one agent row read + decode: %.1f µs each", seconds(ContinuousClock.now - start) / Double(n) * 1e6))
+    await store.close()
+    exit(0)
+}
 if CommandLine.arguments.contains("--watch-only") || CommandLine.arguments.contains("--watchers") {
     let n = arg("--watchers", 1000)
     let ticks = arg("--ticks", 100)
