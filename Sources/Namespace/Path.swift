@@ -32,33 +32,61 @@ public struct Path: Sendable, Hashable, CustomStringConvertible, Comparable {
         self.components = parts
     }
 
-    /// Checks one component and returns it unchanged.
+    /// Checks one component and returns it unchanged. One pass over the UTF-8 bytes; the
+    /// scalar checks run only for non-ASCII components.
     public static func validate(component c: String, in whole: String? = nil) throws(FSError) -> String {
         let shown = whole ?? c
-        if c.isEmpty { throw FSError(.invalidPath, "empty path component (double slash)", path: shown) }
+        let utf8 = c.utf8
+        if utf8.isEmpty { throw FSError(.invalidPath, "empty path component (double slash)", path: shown) }
         if c == "." || c == ".." { throw FSError(.invalidPath, "'\(c)' is not allowed in a path", path: shown) }
-        if c.utf8.count > maxComponentBytes {
+        if utf8.count > maxComponentBytes {
             throw FSError(.invalidPath, "path component longer than \(maxComponentBytes) bytes", path: String(shown.prefix(64)) + "...")
         }
-        for scalar in c.unicodeScalars {
-            switch scalar.value {
+        var ascii = true
+        var percent = 0  // bytes since the last '%': 0 none, 1 after '%', 2 after '%' and one digit
+        var first: UInt8 = 0
+        for b in utf8 {
+            switch b {
             case 0: throw FSError(.invalidPath, "NUL in path", path: shown.replacingNUL())
             case 1..<0x20, 0x7f: throw FSError(.invalidPath, "control character in path", path: shown.replacingNUL())
             case 0x2f, 0x5c: throw FSError(.invalidPath, "separator inside a path component", path: shown)
-            // Look-alikes of '/' and '.' that some layers fold: fullwidth solidus, division slash,
-            // fraction slash, fullwidth full stop, one-dot leader.
-            case 0xff0f, 0x2215, 0x2044, 0xff0e, 0x2024, 0xfe52: throw FSError(.invalidPath, "look-alike separator or dot in path", path: shown)
+            case 0x80...: ascii = false
             default: break
             }
+            // A percent-encoded separator, dot, NUL, backslash or percent surviving the edge's one
+            // decoding is a second encoding layer: refuse it so no later layer can decode it into a
+            // traversal.
+            let lower = b | 0x20
+            switch percent {
+            case 1:
+                first = b
+                percent = b == 0x32 || b == 0x30 || b == 0x35 ? 2 : 0
+            case 2:
+                let bad = (first == 0x32 && (lower == 0x66 || lower == 0x65 || b == 0x35)) || (first == 0x30 && b == 0x30)
+                    || (first == 0x35 && lower == 0x63)
+                if bad { throw FSError(.invalidPath, "encoded separator, dot or percent in path", path: shown) }
+                percent = 0
+            default:
+                break
+            }
+            if b == 0x25 { percent = 1 }
         }
-        // A percent-encoded separator, dot or NUL surviving the edge's one decoding is a second
-        // encoding layer: refuse it so no later layer can decode it into a traversal.
-        let lower = c.lowercased()
-        for bad in ["%2f", "%2e", "%00", "%5c", "%25"] where lower.contains(bad) {
-            throw FSError(.invalidPath, "encoded separator, dot or percent in path", path: shown)
+        if !ascii {
+            for scalar in c.unicodeScalars {
+                switch scalar.value {
+                // Look-alikes of '/' and '.' that some layers fold: fullwidth solidus, division slash,
+                // fraction slash, fullwidth full stop, one-dot leader, small full stop.
+                case 0xff0f, 0x2215, 0x2044, 0xff0e, 0x2024, 0xfe52:
+                    throw FSError(.invalidPath, "look-alike separator or dot in path", path: shown)
+                default: break
+                }
+            }
         }
         return c
     }
+
+    /// This path without its first `n` components (already validated).
+    public func droppingFirst(_ n: Int) -> Path { Path(validated: Array(components.dropFirst(n))) }
 
     public var isRoot: Bool { components.isEmpty }
     public var name: String { components.last ?? "" }

@@ -25,7 +25,7 @@ public struct RuntimeClient: FileClient {
                 throw FSError.denied("/agents/\(id)", "this token is for agent '\(own)' only")
             }
             let ns = try await runtime.namespace(of: id)
-            return .agent(ns, try Path("/" + c.dropFirst(2).joined(separator: "/")))
+            return .agent(ns, path.droppingFirst(2))
         case "runtime":
             if c.count == 1 { return .runtimeDir }
             if c.count == 2, c[1] == "status" { return .runtimeStatus }
