@@ -24,17 +24,9 @@ struct RequestPath {
         guard s.contains("%") else { return String(s) }
         var out: [UInt8] = []
         var bytes = Array(s.utf8)[...]
-        func hex(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: c - 0x30
-            case 0x41...0x46: c - 0x41 + 10
-            case 0x61...0x66: c - 0x61 + 10
-            default: nil
-            }
-        }
         while let c = bytes.popFirst() {
             if c == UInt8(ascii: "%") {
-                guard bytes.count >= 2, let h = hex(bytes[bytes.startIndex]), let l = hex(bytes[bytes.startIndex + 1]) else {
+                guard bytes.count >= 2, let h = Hex.digit(bytes[bytes.startIndex]), let l = Hex.digit(bytes[bytes.startIndex + 1]) else {
                     throw FSError(.invalidPath, "bad percent-encoding in path")
                 }
                 bytes = bytes.dropFirst(2)

@@ -47,8 +47,8 @@ public struct Path: Sendable, Hashable, CustomStringConvertible, Comparable {
         var first: UInt8 = 0
         for b in utf8 {
             switch b {
-            case 0: throw FSError(.invalidPath, "NUL in path", path: shown.replacingNUL())
-            case 1..<0x20, 0x7f: throw FSError(.invalidPath, "control character in path", path: shown.replacingNUL())
+            case 0: throw FSError(.invalidPath, "NUL in path", path: shown.printable)
+            case 1..<0x20, 0x7f: throw FSError(.invalidPath, "control character in path", path: shown.printable)
             case 0x2f, 0x5c: throw FSError(.invalidPath, "separator inside a path component", path: shown)
             case 0x80...: ascii = false
             default: break
@@ -115,5 +115,6 @@ public struct Path: Sendable, Hashable, CustomStringConvertible, Comparable {
 }
 
 extension String {
-    func replacingNUL() -> String { String(unicodeScalars.map { $0.value < 0x20 ? "?" : Character($0) }) }
+    /// Control characters shown as `?`, for error messages.
+    var printable: String { String(unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }) }
 }

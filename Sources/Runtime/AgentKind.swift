@@ -60,7 +60,7 @@ public final class TickContext {
     public func trace(_ type: String, _ fields: [String: JSON] = [:]) { trace.append(Trace.record(type, at: now, fields)) }
 
     public func setGoal(_ id: String, _ body: JSON) throws {
-        _ = try AgentIDGrammar.check(id)
+        _ = try AgentID.validate(id, what: "id")
         goalsPut[id] = body
         goalsRemoved.removeAll { $0 == id }
     }
@@ -72,7 +72,7 @@ public final class TickContext {
 
     /// Schedules (or moves) an alarm of the agent's own.
     public func schedule(alarm id: String, at: Int64, everyMs: Int64? = nil) throws {
-        _ = try AgentIDGrammar.check(id)
+        _ = try AgentID.validate(id, what: "id")
         alarmsSet.removeAll { $0.id == id }
         alarmsSet.append(Alarm(id: id, dueAt: at, everyMs: everyMs, source: .agent))
     }

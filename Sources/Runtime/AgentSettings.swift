@@ -67,7 +67,7 @@ public struct AgentSettings: Sendable, Equatable {
                 let key = "alarms[\(i)]"
                 guard case .object(let o) = item else { throw fail(key, "must be an object {\"id\", \"at\" and/or \"every_ms\"}") }
                 for k in o.keys where !["id", "at", "every_ms"].contains(k) { throw fail("\(key).\(k)", "unknown setting; expected id, at, every_ms") }
-                guard let id = o["id"]?.stringValue, (try? AgentIDGrammar.check(id)) != nil else {
+                guard let id = o["id"]?.stringValue, AgentID.isValid(id) else {
                     throw fail("\(key).id", "must be a string matching [a-z0-9][a-z0-9._-]{0,62}")
                 }
                 guard ids.insert(id).inserted else { throw fail("\(key).id", "duplicate alarm id '\(id)'") }
@@ -110,19 +110,5 @@ public struct AgentSettings: Sendable, Equatable {
         guard backoffMs > 0 else { return 0 }
         let shift = min(max(attempts - 1, 0), 16)
         return min(backoffMs << shift, max(backoffMs, 60_000))
-    }
-}
-
-/// The id grammar, without depending on how Services reports it.
-enum AgentIDGrammar {
-    static func check(_ id: String) throws -> String {
-        let b = Array(id.utf8)
-        func ok(_ c: UInt8, _ first: Bool) -> Bool {
-            (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || (!first && (c == 0x2e || c == 0x5f || c == 0x2d))
-        }
-        guard !b.isEmpty, b.count <= 63, ok(b[0], true), b.dropFirst().allSatisfy({ ok($0, false) }) else {
-            throw FSError(.invalidPath, "bad id")
-        }
-        return id
     }
 }

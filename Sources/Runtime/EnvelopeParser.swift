@@ -12,7 +12,7 @@ public enum EnvelopeParser {
         if text.first == "{", let json = try? JSON(parsing: text), case .object(let o) = json, let body = o["body"] {
             var id = generatedID(now)
             if let v = o["id"] {
-                guard let s = v.stringValue, (try? AgentIDGrammar.check(s)) != nil else {
+                guard let s = v.stringValue, AgentID.isValid(s) else {
                     throw FSError.invalidInput("envelope id must be a string matching [a-z0-9][a-z0-9._-]{0,62}")
                 }
                 id = s
@@ -26,7 +26,7 @@ public enum EnvelopeParser {
             }
             var kind = "message"
             if let v = o["kind"] {
-                guard let s = v.stringValue, (try? AgentIDGrammar.check(s)) != nil else {
+                guard let s = v.stringValue, AgentID.isValid(s) else {
                     throw FSError.invalidInput("envelope kind must be a string matching [a-z0-9][a-z0-9._-]{0,62}")
                 }
                 kind = s

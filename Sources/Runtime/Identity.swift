@@ -51,7 +51,7 @@ public enum Schnorr {
         _ = secp256k1_keypair_xonly_pub(context, &xonly, &parity, &keypair)
         var out = [UInt8](repeating: 0, count: 32)
         _ = secp256k1_xonly_pubkey_serialize(context, &out, &xonly)
-        return AgentKeyPair(secret: secret, publicKey: hex(out))
+        return AgentKeyPair(secret: secret, publicKey: Hex.encode(out))
     }
 
     public static func sign(_ data: Data, with pair: AgentKeyPair) throws -> String {
@@ -63,49 +63,14 @@ public enum Schnorr {
         for i in aux.indices { aux[i] = rng.next() }
         var sig = [UInt8](repeating: 0, count: 64)
         guard secp256k1_schnorrsig_sign32(context, &sig, digest, &keypair, aux) == 1 else { throw FSError(.unavailable, "signing failed") }
-        return hex(sig)
+        return Hex.encode(sig)
     }
 
     public static func verify(pubkey: String, data: Data, signature: String) -> Bool {
-        guard let key = unhex(pubkey), key.count == 32, let sig = unhex(signature), sig.count == 64 else { return false }
+        guard let key = Hex.decode(pubkey), key.count == 32, let sig = Hex.decode(signature), sig.count == 64 else { return false }
         var xonly = secp256k1_xonly_pubkey()
         guard secp256k1_xonly_pubkey_parse(context, &xonly, key) == 1 else { return false }
         let digest = Array(SHA256.hash(data: data))
         return secp256k1_schnorrsig_verify(context, sig, digest, 32, &xonly) == 1
-    }
-
-    static let digits = Array("0123456789abcdef".utf8)
-
-    public static func hex(_ bytes: [UInt8]) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Lowercase or uppercase hex to bytes; nil for anything else.
-    public static func unhex(_ text: String) -> [UInt8]? {
-        let b = Array(text.utf8)
-        guard b.count % 2 == 0 else { return nil }
-        func v(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: c - 0x30
-            case 0x61...0x66: c - 0x61 + 10
-            case 0x41...0x46: c - 0x41 + 10
-            default: nil
-            }
-        }
-        var out = [UInt8]()
-        out.reserveCapacity(b.count / 2)
-        var i = 0
-        while i < b.count {
-            guard let hi = v(b[i]), let lo = v(b[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
     }
 }

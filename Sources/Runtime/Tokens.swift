@@ -1,12 +1,13 @@
 import Crypto
+import Namespace
 
 /// Bearer tokens: random, shown once, stored and compared as SHA-256 hashes.
 public enum Tokens {
-    public static func hash(_ token: String) -> String { Schnorr.hex(Array(SHA256.hash(data: Array(token.utf8)))) }
+    public static func hash(_ token: String) -> String { Hex.encode(Array(SHA256.hash(data: Array(token.utf8)))) }
 
     public static func generate(prefix: String) -> String {
         var rng = SystemRandomNumberGenerator()
-        return prefix + Schnorr.hex((0..<24).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        return prefix + Hex.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &rng) })
     }
 
     /// Compares in time independent of where the strings differ.

@@ -18,7 +18,7 @@ extension SQLiteStore {
     /// retained record read from that record: `cat` shows the retained tail.
     public func readLog(_ agent: String, _ log: LogName, offset: Int64, count: Int) async throws -> Data {
         try db.read { conn in
-            guard try conn.scalar("SELECT 1 FROM agents WHERE id = ?", .text(agent)) != nil else { throw Self.notFound(agent) }
+            guard try conn.agentExists(agent) else { throw Self.notFound(agent) }
             let start = try conn.scalar("SELECT max(offset) FROM logs WHERE agent = ? AND log = ? AND offset <= ?",
                                         .text(agent), .text(log.rawValue), .int(offset))?.int ?? 0
             var out = Data()

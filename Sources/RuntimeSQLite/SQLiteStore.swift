@@ -58,7 +58,7 @@ public final class SQLiteStore: AgentStore {
 
     public func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], trace: [JSON]) async throws -> [LogRecord] {
         try await db.write { conn in
-            if try conn.scalar("SELECT 1 FROM agents WHERE id = ?", .text(record.id)) != nil {
+            if try conn.agentExists(record.id) {
                 throw FSError(.alreadyExists, "agent '\(record.id)' already exists", path: "/agents/\(record.id)")
             }
             try conn.query("""
@@ -135,7 +135,7 @@ public final class SQLiteStore: AgentStore {
             try conn.query("UPDATE agents SET budget_spent = budget_spent + ?1, version = version + 1 WHERE id = ?2 AND budget_spent + ?1 <= ?3",
                            .int(units), .text(agent), .int(limit))
             if conn.changes == 1 { return true }
-            if try conn.scalar("SELECT 1 FROM agents WHERE id = ?", .text(agent)) == nil { throw Self.notFound(agent) }
+            if try !conn.agentExists(agent) { throw Self.notFound(agent) }
             return false
         }
     }
@@ -144,7 +144,7 @@ public final class SQLiteStore: AgentStore {
 
     public func saveToken(hash: String, agent: String, at: Int64) async throws {
         try await db.write { conn in
-            guard try conn.scalar("SELECT 1 FROM agents WHERE id = ?", .text(agent)) != nil else { throw Self.notFound(agent) }
+            guard try conn.agentExists(agent) else { throw Self.notFound(agent) }
             try conn.query("INSERT INTO tokens(hash, agent, created_at) VALUES(?, ?, ?)", .text(hash), .text(agent), .int(at))
         }
     }
@@ -170,7 +170,7 @@ public final class SQLiteStore: AgentStore {
 
     public func putGoal(_ agent: String, id: String, body: JSON, at: Int64) async throws -> Goal {
         try await db.write { conn in
-            guard try conn.scalar("SELECT 1 FROM agents WHERE id = ?", .text(agent)) != nil else { throw Self.notFound(agent) }
+            guard try conn.agentExists(agent) else { throw Self.notFound(agent) }
             try conn.putGoal(agent, id, body, at: at)
             let row = try conn.query("SELECT goal_id, body, updated_at, version FROM goals WHERE agent = ? AND goal_id = ?", .text(agent), .text(id))
             return Self.decodeGoal(row[0])
@@ -191,6 +191,10 @@ public final class SQLiteStore: AgentStore {
 }
 
 extension SQLiteConnection {
+    func agentExists(_ id: String) throws(FSError) -> Bool {
+        try scalar("SELECT 1 FROM agents WHERE id = ?", .text(id)) != nil
+    }
+
     func putGoal(_ agent: String, _ id: String, _ body: JSON, at: Int64) throws(FSError) {
         try query("""
             INSERT INTO goals(agent, goal_id, body, updated_at, version) VALUES(?1, ?2, ?3, ?4, 1)

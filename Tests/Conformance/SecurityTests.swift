@@ -41,7 +41,7 @@ import Testing
     @Test func knownBIP340Vector() throws {
         // BIP-340 test vector 0 signs the raw 32-byte message; we sign SHA-256(data), so check the
         // key derivation from its secret, which is what makes keys Nostr-compatible.
-        let secret = Schnorr.unhex("0000000000000000000000000000000000000000000000000000000000000003")!
+        let secret = Hex.decode("0000000000000000000000000000000000000000000000000000000000000003")!
         #expect(try Schnorr.keyPair(secret: secret).publicKey == "f9308a019258c31049344f85f89d5229b531c845836f99b08601f113bce036f9")
     }
 
@@ -54,7 +54,7 @@ import Testing
             #expect(try await rt.drained("s"))
             let keys = try #require(try await rt.store.keys("s"))
             let secret = keys.secret
-            let hex = Schnorr.hex(secret)
+            let hex = Hex.encode(secret)
             let printed = "\(keys)"
             #expect(!printed.contains(hex))
             // Walk every file of the global tree as the operator and as the agent.
