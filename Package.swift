@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "AgentNSTesting", targets: ["AgentNSTesting"]),
         .executable(name: "agentd", targets: ["agentd"]),
         .executable(name: "agentctl", targets: ["agentctl"]),
+        .executable(name: "agentfs", targets: ["agentfs"]),
         .executable(name: "agentns-demo", targets: ["agentns-demo"]),
         .executable(name: "agentns-bench", targets: ["agentns-bench"]),
     ],
@@ -37,6 +38,7 @@ let package = Package(
         // C libraries, each reached from exactly one Swift target.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1", providers: [.apt(["libsecp256k1-dev"])]),
+        .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
 
         // Paths, mounts, access, errors and reusable file kinds. No I/O.
         .target(name: "Namespace", swiftSettings: swiftSettings),
@@ -82,10 +84,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The FUSE edge: one adapter over any FileClient (libfuse3 is seen only here).
+        .target(name: "FUSEAdapter", dependencies: ["Namespace", "CFuse"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "agentfs",
+            dependencies: [
+                "FUSEAdapter", "AgentClient", "Namespace",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "agentd",
             dependencies: [
-                "AgentHTTP", "Runtime", "RuntimeSQLite",
+                "AgentHTTP", "Runtime", "RuntimeSQLite", "FUSEAdapter", "Namespace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),

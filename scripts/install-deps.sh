@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what agentns needs to build and test, if any of it is missing:
-# Debian packages (C libraries, curl) and the Python modules the OpenAPI and metrics checks use.
+# Debian packages (C libraries, fuse3 for mounts, curl) and the Python modules the OpenAPI and metrics checks use.
 # Idempotent and quiet when everything is present.
 set -euo pipefail
-need=(pkg-config libsqlite3-dev libsecp256k1-dev curl python3)
+need=(pkg-config libsqlite3-dev libsecp256k1-dev libfuse3-dev fuse3 curl python3)
 need+=("$@")
 missing=()
 for p in "${need[@]}"; do

@@ -68,7 +68,23 @@ public struct HTTPFileClient: FileClient {
 
     // MARK: - FileClient
 
+    /// The global tree's fixed directories (`/`, `/agents`, `/runtime`) and agent directories,
+    /// whose HTTP routes answer with JSON documents rather than file stats.
+    static func directory(_ path: String) -> (components: [Substring], fixed: FileStat?) {
+        let c = path.split(separator: "/")
+        let isFixed = c.isEmpty || (c.count == 1 && (c[0] == "agents" || c[0] == "runtime"))
+        let stat = FileStat(name: c.last.map(String.init) ?? "", type: .dir, size: 0, mtime: 0, version: 0,
+                            id: FileStat.stableID(c.isEmpty ? "/" : "/" + c.joined(separator: "/")), mode: 0o555)
+        return (c, isFixed ? stat : nil)
+    }
+
     public func stat(_ path: String) async throws -> FileStat {
+        let (c, fixed) = Self.directory(path)
+        if let fixed { return fixed }
+        if c.count == 2, c[0] == "agents" {
+            _ = try await request(.HEAD, path + "/")
+            return FileStat(name: String(c[1]), type: .dir, size: 0, mtime: 0, version: 0, id: FileStat.stableID("/agents/\(c[1])"), mode: 0o555)
+        }
         let (_, h, _) = try await request(.HEAD, path)
         let name = path.split(separator: "/").last.map(String.init) ?? ""
         let type = h.first(name: "X-File-Type").flatMap(FileType.init(rawValue:)) ?? .file
@@ -79,6 +95,19 @@ public struct HTTPFileClient: FileClient {
     }
 
     public func list(_ path: String) async throws -> [FileStat] {
+        let (c, fixed) = Self.directory(path)
+        if fixed != nil {
+            switch c.first {
+            case nil: return [Self.directory("/agents").fixed!, Self.directory("/runtime").fixed!]
+            case "runtime": return [try await stat("/runtime/status")]
+            default:
+                let (_, _, body) = try await request(.GET, "/agents")
+                guard case .array(let agents) = try JSON(parsing: body) else { throw FSError(.unavailable, "agent list is not a JSON array", path: path) }
+                return agents.compactMap { $0["id"]?.stringValue }.map { id in
+                    FileStat(name: id, type: .dir, size: 0, mtime: 0, version: 0, id: FileStat.stableID("/agents/" + id), mode: 0o555)
+                }
+            }
+        }
         let dir = path.hasSuffix("/") ? path : path + "/"
         let (_, _, body) = try await request(.GET, dir, headers: [("Accept", "application/json")])
         guard case .array(let entries) = try JSON(parsing: body) else { throw FSError(.unavailable, "listing is not a JSON array", path: path) }

@@ -23,11 +23,20 @@ public actor OpenFile {
     var pending = Data()
     var dirty = false
     var answer: Data?
+    /// Bytes written through this handle when the answer came: a reader on the same file
+    /// descriptor is at that offset (`echo -n data >&3; cat <&3`), and reads the answer from
+    /// its start there.
+    var answerBase: Int64 = 0
+    var written: Int64 = 0
     var snapshot: Data?
 
     /// Opens `path`: it must exist, and must not be a directory.
     public init(client: any FileClient, path: String, flags: Flags) async throws {
-        let stat = try await client.stat(path)
+        try self.init(client: client, path: path, flags: flags, stat: try await client.stat(path))
+    }
+
+    /// Opens `path` whose stat the caller already has (a fresh cache entry), with no round trip.
+    public init(client: any FileClient, path: String, flags: Flags, stat: FileStat) throws {
         if stat.type == .dir { throw FSError(.isDirectory, "is a directory", path: path) }
         self.client = client
         self.path = path
@@ -35,10 +44,28 @@ public actor OpenFile {
         self.stat = stat
     }
 
+    /// A file that does not exist yet (O_CREAT): the close commits what was written, even
+    /// nothing, so the service accepts or refuses the new file then and the close reports it.
+    public init(creating path: String, client: any FileClient, flags: Flags) {
+        let name = path.split(separator: "/").last.map(String.init) ?? ""
+        self.client = client
+        self.path = path
+        self.flags = flags.union(.truncate)
+        self.stat = FileStat(name: name, type: .file, size: 0, mtime: 0, version: 0, id: FileStat.stableID(path), mode: 0o644)
+        self.dirty = true
+    }
+
+    /// Bytes written and not yet committed.
+    public var pendingCount: Int { pending.count }
+
+    /// True until the first commit of a file opened with `creating:`.
+    public var isUncommitted: Bool { dirty }
+
     /// Buffers `data`; nothing reaches the file until `flush` or `close`.
     public func write(_ data: Data) throws {
         guard flags.contains(.write) else { throw FSError(.permissionDenied, "file is not open for writing", path: path) }
         pending.append(data)
+        written += Int64(data.count)
         dirty = true
     }
 
@@ -49,12 +76,13 @@ public actor OpenFile {
         pending = Data()
         dirty = false
         answer = try await client.write(path, data, mode: flags.contains(.truncate) ? .replace : .append)
+        answerBase = written
     }
 
     public func read(offset: Int64, count: Int) async throws -> Data {
         guard flags.contains(.read) else { throw FSError(.permissionDenied, "file is not open for reading", path: path) }
         if dirty { try await flush() }
-        if let answer { return Self.slice(answer, offset, count) }
+        if let answer { return Self.slice(answer, offset >= answerBase ? offset - answerBase : offset, count) }
         if stat.type == .stream { return try await client.read(path, offset: offset, count: count) }
         if snapshot == nil || offset == 0 { snapshot = try await client.read(path) }
         return Self.slice(snapshot ?? Data(), offset, count)

@@ -30,6 +30,7 @@ extension SQLiteStore {
                 if rows.isEmpty { break }
                 for row in rows {
                     let recordOffset = row[0].int ?? 0
+                    from = recordOffset + 1  // before any skip: a read at the end must not ask again
                     var bytes = Data((row[1].text ?? "").utf8)
                     bytes.append(0x0a)
                     if recordOffset < offset {
@@ -38,7 +39,6 @@ extension SQLiteStore {
                         bytes = bytes.subdata(in: skip..<bytes.count)
                     }
                     out.append(bytes)
-                    from = recordOffset + 1
                     if out.count >= want { break }
                 }
             }

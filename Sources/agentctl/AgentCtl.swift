@@ -64,14 +64,7 @@ struct Connection: ParsableArguments {
     var json = false
 
     var client: HTTPFileClient {
-        let env = ProcessInfo.processInfo.environment
-        let base = url ?? env["AGENTD_URL"] ?? "http://127.0.0.1:5640"
-        var tok = token ?? env["AGENTD_TOKEN"]
-        if tok == nil {
-            let dir = data ?? env["AGENTD_DATA"] ?? ((env["XDG_STATE_HOME"].map { $0 + "/agentd" }) ?? NSHomeDirectory() + "/.local/state/agentd")
-            tok = (try? String(contentsOfFile: dir + "/token", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        return HTTPFileClient(url: base, token: tok)
+        HTTPFileClient(url: ClientDefaults.url(url), token: ClientDefaults.token(token, data: data))
     }
 }
 

@@ -1,8 +1,10 @@
 import AgentHTTP
 import ArgumentParser
+import FUSEAdapter
 import Foundation
 import Hummingbird
 import Logging
+import Namespace
 import Prometheus
 import Runtime
 import RuntimeSQLite
@@ -39,6 +41,12 @@ struct AgentD: AsyncParsableCommand {
     @Flag(help: "Create an echo agent named 'demo' if it does not exist.")
     var demo = false
 
+    @Option(help: "Also mount the namespace with FUSE at this directory, in process, as the operator.")
+    var mount: String?
+
+    @Flag(help: "With --mount: let other users use the mount (needs user_allow_other unless root).")
+    var allowOther = false
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard listen.split(separator: ":").count == 2, Int(listen.split(separator: ":")[1]) != nil else {
@@ -64,12 +72,18 @@ struct AgentD: AsyncParsableCommand {
         if demo, try await store.agent("demo") == nil {
             _ = try await runtime.createAgent(id: "demo", kind: "echo")
         }
+        var services: [any Service] = [RuntimeService(runtime: runtime)]
+        if let mount {
+            let fuse = FUSEMount(fileSystem: AgentFileSystem(client: runtime.client(as: .operator)), mountpoint: mount, allowOther: allowOther)
+            do { try fuse.mount() } catch let e as FSError { throw StartError(e.message) }
+            services.append(FUSEService(mount: fuse, logger: logger))
+        }
         let parts = listen.split(separator: ":")
         var options = AgentHTTPOptions()
         options.maxBodyBytes = maxBody
         let app = AgentHTTPServer.application(
             runtime: runtime, operatorToken: token, host: String(parts[0]), port: Int(parts[1])!, options: options, registry: registry,
-            services: [RuntimeService(runtime: runtime)], logger: logger
+            services: services, logger: logger
         ) { port in
             print("""
                 agentd \(Runtime.version) listening on http://\(parts[0]):\(port)
@@ -77,6 +91,7 @@ struct AgentD: AsyncParsableCommand {
                 token: \(tokenPath)
                 try:   curl -H "Authorization: Bearer $(cat \(tokenPath))" http://\(parts[0]):\(port)/agents
                 """)
+            if let mount { print("mount: \(SystemMounts.absolute(mount)) (FUSE, in process; unmounted on SIGINT/SIGTERM)") }
             fflush(nil)
         }
         try await app.runService()
@@ -91,6 +106,27 @@ struct RuntimeService: Service {
     let runtime: Runtime
     func run() async throws {
         try await cancelWhenGracefulShutdown { await runtime.run() }
+    }
+}
+
+/// The in-process FUSE mount as a service: its loop runs until graceful shutdown, which
+/// unmounts it (or until someone runs `agentfs unmount` on it, after which agentd keeps serving HTTP).
+struct FUSEService: Service {
+    let mount: FUSEMount
+    let logger: Logger
+    func run() async throws {
+        let status = await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await mount.run()
+            } onGracefulShutdown: {
+                mount.unmount()
+            }
+        } onCancel: {
+            mount.unmount()  // the group failed (e.g. the port was taken): do not leave the mount behind
+        }
+        logger.info("FUSE mount ended", metadata: ["mountpoint": "\(mount.mountpoint)", "status": "\(status)"])
+        // A service that returns would stop the whole group; agentd keeps serving HTTP.
+        try? await gracefulShutdown()
     }
 }
 

@@ -63,4 +63,19 @@ import Testing
             #expect(try JSON(parsing: head + rest)["tick_count"] == 1)  // one consistent snapshot
         }
     }
+
+    /// Regression: a read at exactly the end of a log (what `cat` and `tail -f` do next) used
+    /// to loop forever on the last record and wedge the reader's thread.
+    @Test(.timeLimit(.minutes(1))) func readingAtTheEndOfALogReturnsNothing() async throws {
+        try await withRuntime { rt in
+            _ = try await rt.createAgent(id: "c", kind: "echo")
+            try await rt.send("c", "one")
+            #expect(try await rt.drained("c"))
+            let size = try await rt.op.stat("/agents/c/outbox").size
+            #expect(size > 0)
+            #expect(try await rt.op.read("/agents/c/outbox", offset: size, count: 4096).isEmpty)
+            #expect(try await rt.op.read("/agents/c/outbox", offset: size - 1, count: 4096) == Data("\n".utf8))
+            #expect(try await rt.op.read("/agents/c/outbox", offset: size + 100, count: 4096).isEmpty)
+        }
+    }
 }

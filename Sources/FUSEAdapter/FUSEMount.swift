@@ -1,0 +1,203 @@
+import CFuse
+public import Foundation
+import Glibc
+import Namespace
+import Synchronization
+
+/// A mount of an AgentFileSystem with libfuse3's multithreaded loop: `mount()` attaches it
+/// (clearing a stale mount a crash left behind), `run()` serves until `unmount()` or an outside
+/// `umount`, then detaches and frees everything. One mount per instance.
+public final class FUSEMount: @unchecked Sendable {
+    public let fileSystem: AgentFileSystem
+    public let mountpoint: String
+    let options: [String]
+    let uid = getuid()
+    let gid = getgid()
+    let mountedAt = Int64(Date().timeIntervalSince1970 * 1000)
+    /// `struct fuse *`, set by mount() and cleared after run(); guarded by `state`.
+    let state = Mutex<State>(State())
+    /// Where diagnostics go (stale mounts cleared, unmount failures).
+    let report: @Sendable (String) -> Void
+
+    struct State {
+        var fuse: SessionPointer?
+        var running = false
+        var stopping = false
+    }
+
+    /// `allowOther` lets other users see the mount (needs `user_allow_other` in /etc/fuse.conf
+    /// unless root).
+    public init(fileSystem: AgentFileSystem, mountpoint: String, allowOther: Bool = false,
+                report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
+        self.fileSystem = fileSystem
+        self.mountpoint = SystemMounts.absolute(mountpoint)
+        var opts = ["fsname=agentfs", "subtype=agentfs"]
+        if allowOther { opts.append("allow_other") }
+        self.options = opts
+        self.report = report
+    }
+
+    /// Attaches the file system at the mount point. Throws a message a person can act on.
+    public func mount() throws {
+        var isDir: ObjCBool = false
+        if SystemMounts.isStale(mountpoint) {
+            try SystemMounts.detach(mountpoint)
+            report("agentfs: cleared a stale mount at \(mountpoint) (left by an agentfs or agentd that did not unmount)")
+        } else if SystemMounts.isMounted(mountpoint) {
+            throw FSError(.alreadyExists, "\(mountpoint) is already a mount point; run 'agentfs unmount \(mountpoint)' first", path: mountpoint)
+        }
+        guard FileManager.default.fileExists(atPath: mountpoint, isDirectory: &isDir), isDir.boolValue else {
+            throw FSError(.notFound, "\(mountpoint) is not a directory; create it with 'mkdir -p \(mountpoint)'", path: mountpoint)
+        }
+        var ops = FUSEOperations.table()
+        let argv = ["agentfs", "-o", options.joined(separator: ",")]
+        var cargs = argv.map { strdup($0) }
+        defer { cargs.forEach { free($0) } }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        let fuse = cargs.withUnsafeMutableBufferPointer { buf in
+            agentns_fuse_new(Int32(buf.count), buf.baseAddress, &ops, me)
+        }
+        guard let fuse else { throw FSError(.unavailable, "libfuse could not set up the file system (options \(options))", path: mountpoint) }
+        guard fuse_mount(fuse, mountpoint) == 0 else {
+            fuse_destroy(fuse)
+            throw FSError(.unavailable, "cannot mount on \(mountpoint): is /dev/fuse present and fusermount3 installed (apt-get install fuse3)?", path: mountpoint)
+        }
+        state.withLock { $0.fuse = SessionPointer(raw: fuse) }
+    }
+
+    /// Serves requests on libfuse's worker threads until unmounted, then frees the session.
+    /// Returns the loop's status (0 after a clean unmount).
+    public func run() async -> Int32 {
+        guard let session = state.withLock({ s -> SessionPointer? in
+            guard !s.running, !s.stopping else { return nil }
+            s.running = true
+            return s.fuse
+        }) else { return -1 }
+        // The loop blocks a thread for the life of the mount: a dedicated one, not the pool's.
+        let status: Int32 = await withCheckedContinuation { done in
+            let thread = Thread { [self] in
+                let fuse = session.raw
+                let rc = agentns_fuse_loop_mt(fuse, 16)
+                fuse_unmount(fuse)
+                state.withLock { $0.fuse = nil }
+                fuse_destroy(fuse)
+                done.resume(returning: rc)
+            }
+            thread.name = "agentfs-loop"
+            thread.start()
+        }
+        return status
+    }
+
+    /// Stops the loop and detaches the mount; safe from any thread, more than once.
+    public func unmount() {
+        let session = state.withLock { s -> SessionPointer? in
+            if s.stopping { return nil }
+            s.stopping = true
+            return s.fuse
+        }
+        guard let session else { return }
+        fuse_exit(session.raw)
+        // The loop's threads sit in read(2) on /dev/fuse; detaching the mount ends the
+        // connection, which wakes them with ENODEV.
+        do { try SystemMounts.detach(mountpoint) } catch { report("agentfs: \(error)") }
+    }
+
+    /// Runs `body` on the Swift pool and blocks this (libfuse) thread until it finishes. Any
+    /// error becomes a negative errno from the one table; anything unexpected is EIO.
+    func call<T: Sendable>(_ body: @escaping @Sendable () async throws -> T, success: (T) -> Int32) -> Int32 {
+        let box = ResultBox<T>()
+        Task {
+            do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+            box.done.signal()
+        }
+        box.done.wait()
+        switch box.result {
+        case .success(let value): return success(value)
+        case .failure(let error as FSError): return -error.code.errno
+        default: return -EIO
+        }
+    }
+}
+
+/// `struct fuse *` handed to the loop's thread, which is then its only user until it ends.
+struct SessionPointer: @unchecked Sendable {
+    let raw: OpaquePointer
+}
+
+/// A result handed from a task to a blocked libfuse thread; the semaphore orders the accesses.
+final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+    let done = DispatchSemaphore(value: 0)
+}
+
+/// The system's mount table, as far as agentfs needs it.
+public enum SystemMounts {
+    public static func absolute(_ path: String) -> String {
+        let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        return URL(fileURLWithPath: full).standardized.path
+    }
+
+    /// Mount points from /proc/self/mountinfo (field 5, octal escapes decoded).
+    public static func mountPoints() -> [(path: String, type: String)] {
+        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count > 7, let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count else { return nil }
+            return (unescape(String(fields[4])), String(fields[dash + 1]))
+        }
+    }
+
+    public static func isMounted(_ path: String) -> Bool {
+        let p = absolute(path)
+        return mountPoints().contains { $0.path == p }
+    }
+
+    /// A FUSE mount whose server is gone: the kernel answers ENOTCONN to everything.
+    public static func isStale(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(absolute(path), &st) != 0 && errno == ENOTCONN
+    }
+
+    /// Detaches the mount at `path`: umount2(MNT_DETACH) as root, fusermount3 -u -z otherwise.
+    public static func detach(_ path: String, lazy: Bool = true) throws {
+        let p = absolute(path)
+        if geteuid() == 0 {
+            if umount2(p, lazy ? Int32(MNT_DETACH) : 0) != 0 {
+                let e = errno
+                if e == EINVAL, !isMounted(p) { return }  // already gone
+                let hint = e == EBUSY ? "; a process is using it (see 'fuser -m \(p)'), or use --lazy" : ""
+                throw FSError(.unavailable, "cannot unmount \(p): \(String(cString: strerror(e)))\(hint)", path: p)
+            }
+            return
+        }
+        let tool = Process()
+        tool.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
+        tool.arguments = lazy ? ["-u", "-z", "-q", p] : ["-u", "-q", p]
+        do { try tool.run() } catch {
+            throw FSError(.unavailable, "cannot run fusermount3 (apt-get install fuse3): \(error)", path: p)
+        }
+        tool.waitUntilExit()
+        if tool.terminationStatus != 0, isMounted(p) {
+            throw FSError(.unavailable, "fusermount3 could not unmount \(p); a process may be using it (see 'fuser -m \(p)')", path: p)
+        }
+    }
+
+    static func unescape(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out = [UInt8]()
+        let bytes = Array(s.utf8)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count,
+               let v = UInt8(String(decoding: bytes[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                out.append(v)
+                i += 4
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,157 @@
+import CFuse
+import Foundation
+import Glibc
+import Namespace
+
+/// The libfuse operations table. libfuse calls these C functions on its own worker threads;
+/// each one runs its AgentFileSystem call on the Swift concurrency pool and blocks that worker
+/// until the answer is in, so a slow call holds one libfuse thread and nothing else. They live
+/// here, not in a main.swift, because top-level closures there would be main-actor isolated.
+enum FUSEOperations {
+    static func table() -> fuse_operations {
+        var ops = fuse_operations()
+        ops.`init` = { _, cfg in
+            if let cfg {
+                // Inode numbers are the stable hash of the path (FileStat.id).
+                cfg.pointee.use_ino = 1
+                cfg.pointee.readdir_ino = 1
+                // Content is never cached (direct I/O on every open); attributes and names for
+                // as long as the file system's attribute timeout, and misses not at all.
+                let timeout = FUSEOperations.mounted()?.fileSystem.attributeTimeout ?? 1
+                cfg.pointee.attr_timeout = timeout
+                cfg.pointee.entry_timeout = timeout
+                cfg.pointee.negative_timeout = 0
+                cfg.pointee.direct_io = 1
+                cfg.pointee.kernel_cache = 0
+                cfg.pointee.hard_remove = 1
+            }
+            return agentns_fuse_private_data()
+        }
+        ops.getattr = { path, st, fi in
+            guard let path, let st, let m = FUSEOperations.mounted() else { return -EIO }
+            let p = String(cString: path)
+            let handle = fi.map { $0.pointee.fh }
+            return m.call { try await m.fileSystem.getattr(p, handle: handle) } success: { stat in
+                FUSEOperations.fill(st, stat, m)
+                return 0
+            }
+        }
+        ops.readdir = { path, buf, filler, _, _, _ in
+            guard let path, let filler, let m = FUSEOperations.mounted() else { return -EIO }
+            let p = String(cString: path)
+            return m.call { try await m.fileSystem.list(p) } success: { entries in
+                _ = filler(buf, ".", nil, 0, fuse_fill_dir_flags(rawValue: 0))
+                _ = filler(buf, "..", nil, 0, fuse_fill_dir_flags(rawValue: 0))
+                var st = stat()
+                for entry in entries {
+                    FUSEOperations.fill(&st, entry, m)
+                    _ = filler(buf, entry.name, &st, 0, fuse_fill_dir_flags(rawValue: 0))
+                }
+                return 0
+            }
+        }
+        ops.open = { path, fi in
+            guard let path, let fi, let m = FUSEOperations.mounted() else { return -EIO }
+            let p = String(cString: path)
+            let flags = fi.pointee.flags
+            return m.call { try await m.fileSystem.open(p, flags: flags) } success: { handle in
+                fi.pointee.fh = handle
+                agentns_fi_set_direct_io(fi)
+                return 0
+            }
+        }
+        ops.create = { path, _, fi in
+            guard let path, let fi, let m = FUSEOperations.mounted() else { return -EIO }
+            let p = String(cString: path)
+            let flags = fi.pointee.flags
+            return m.call { try await m.fileSystem.create(p, flags: flags) } success: { handle in
+                fi.pointee.fh = handle
+                agentns_fi_set_direct_io(fi)
+                return 0
+            }
+        }
+        ops.read = { _, buf, size, offset, fi in
+            guard let buf, let fi, let m = FUSEOperations.mounted() else { return -EIO }
+            let handle = fi.pointee.fh
+            return m.call { try await m.fileSystem.read(handle, offset: Int64(offset), count: size) } success: { data in
+                let n = min(data.count, size)
+                data.withUnsafeBytes { raw in
+                    if let base = raw.baseAddress { buf.withMemoryRebound(to: UInt8.self, capacity: n) { $0.update(from: base.assumingMemoryBound(to: UInt8.self), count: n) } }
+                }
+                return Int32(n)
+            }
+        }
+        ops.write = { _, buf, size, _, fi in
+            guard let buf, let fi, let m = FUSEOperations.mounted() else { return -EIO }
+            let handle = fi.pointee.fh
+            let data = Data(bytes: buf, count: size)
+            return m.call { try await m.fileSystem.write(handle, data) } success: { Int32($0) }
+        }
+        ops.flush = { _, fi in
+            guard let fi, let m = FUSEOperations.mounted() else { return -EIO }
+            let handle = fi.pointee.fh
+            return m.call { try await m.fileSystem.flush(handle) } success: { 0 }
+        }
+        ops.release = { _, fi in
+            guard let fi, let m = FUSEOperations.mounted() else { return -EIO }
+            let handle = fi.pointee.fh
+            return m.call { try await m.fileSystem.release(handle) } success: { 0 }
+        }
+        ops.fsync = { _, _, fi in
+            guard let fi, let m = FUSEOperations.mounted() else { return -EIO }
+            let handle = fi.pointee.fh
+            return m.call { try await m.fileSystem.flush(handle) } success: { 0 }
+        }
+        ops.truncate = { path, size, fi in
+            guard let path, let m = FUSEOperations.mounted() else { return -EIO }
+            let p = String(cString: path)
+            let handle = fi.map { $0.pointee.fh }
+            return m.call { try await m.fileSystem.truncate(p, size: Int64(size), handle: handle) } success: { 0 }
+        }
+        ops.unlink = { path in
+            guard let path, let m = FUSEOperations.mounted() else { return -EIO }
+            let p = String(cString: path)
+            return m.call { try await m.fileSystem.unlink(p) } success: { 0 }
+        }
+        ops.utimens = { _, _, _ in 0 }  // times are the service's; touching an existing file is harmless
+        ops.mkdir = { _, _ in -EACCES }
+        ops.rmdir = { _ in -EACCES }
+        ops.rename = { _, _, _ in -EACCES }
+        ops.link = { _, _ in -EACCES }
+        ops.symlink = { _, _ in -EACCES }
+        ops.mknod = { _, _, _ in -EACCES }
+        ops.chmod = { _, _, _ in -EPERM }
+        ops.chown = { _, _, _, _ in -EPERM }
+        ops.statfs = { _, st in
+            guard let st else { return -EIO }
+            st.pointee = statvfs()
+            st.pointee.f_bsize = 4096
+            st.pointee.f_frsize = 4096
+            st.pointee.f_namemax = 255
+            return 0
+        }
+        return ops
+    }
+
+    static func mounted() -> FUSEMount? {
+        guard let raw = agentns_fuse_private_data() else { return nil }
+        return Unmanaged<FUSEMount>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    static func fill(_ st: UnsafeMutablePointer<stat>, _ s: FileStat, _ m: FUSEMount) {
+        st.pointee = stat()
+        st.pointee.st_ino = UInt(s.id)
+        st.pointee.st_mode = (s.type == .dir ? 0o040000 : 0o100000) | (s.mode & 0o7777)
+        st.pointee.st_nlink = s.type == .dir ? 2 : 1
+        st.pointee.st_size = Int(s.size)
+        st.pointee.st_uid = m.uid
+        st.pointee.st_gid = m.gid
+        st.pointee.st_blksize = 4096
+        st.pointee.st_blocks = (Int(s.size) + 511) / 512
+        let mtime = s.mtime > 0 ? s.mtime : m.mountedAt
+        let ts = timespec(tv_sec: Int(mtime / 1000), tv_nsec: Int(mtime % 1000) * 1_000_000)
+        st.pointee.st_mtim = ts
+        st.pointee.st_ctim = ts
+        st.pointee.st_atim = ts
+    }
+}

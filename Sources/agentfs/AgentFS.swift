@@ -1,0 +1,185 @@
+import AgentClient
+import ArgumentParser
+import AsyncHTTPClient
+import Dispatch
+import FUSEAdapter
+import Foundation
+import Glibc
+import NIOCore
+import Namespace
+
+@main
+struct AgentFS: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agentfs",
+        abstract: "Mount a running agentd's namespace with FUSE, the way 9pfuse mounts a 9P server.",
+        discussion: """
+            The mount shows DIR/agents/<id>/... and DIR/runtime/status. cat reads, echo > replaces,
+            echo >> appends, rm removes, ls lists, and tail -f follows logs. A write is committed
+            when the file is closed, and the close reports any error (EACCES, EINVAL, EAGAIN, ...).
+            An unreachable agentd gives EIO; the mount recovers when agentd is back.
+            """,
+        subcommands: [Mount.self, Unmount.self]
+    )
+}
+
+struct Mount: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Mount agentd's namespace at DIR.",
+        discussion: """
+            Without --foreground agentfs returns once the mount is ready and keeps serving it in the
+            background; stop it with 'agentfs unmount DIR'. In the foreground SIGINT or SIGTERM
+            unmounts and exits. A stale mount left at DIR by a crash is cleared first.
+            The token is --token, else $AGENTD_TOKEN, else <data>/token. With an agent token the
+            mount shows only that agent, under its mount table's access levels.
+            """
+    )
+
+    @Argument(help: "agentd's URL, e.g. http://127.0.0.1:5640.")
+    var url: String
+
+    @Argument(help: "An existing, empty directory to mount on.")
+    var dir: String
+
+    @Option(help: "Bearer token (default: $AGENTD_TOKEN or <data>/token).")
+    var token: String?
+
+    @Option(help: "agentd's data directory, to find its token (default: $AGENTD_DATA or ~/.local/state/agentd).")
+    var data: String?
+
+    @Flag(help: "Stay in the foreground until unmounted or signalled.")
+    var foreground = false
+
+    @Flag(help: "Let other users use the mount (needs user_allow_other in /etc/fuse.conf unless root).")
+    var allowOther = false
+
+    @Option(help: "Seconds the kernel may cache names and attributes (file contents are never cached).")
+    var attrTimeout = 1.0
+
+    @Option(help: "Seconds before a request to agentd is given up with EIO.")
+    var timeout = 10
+
+    @Option(help: "Where the background mount writes its diagnostics (default: discarded).")
+    var logFile: String?
+
+    func validate() throws {
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw ValidationError("URL must start with http:// or https://") }
+        guard attrTimeout >= 0, attrTimeout <= 60 else { throw ValidationError("--attr-timeout takes 0 to 60 seconds") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() async throws {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            timeout: .init(connect: .seconds(2), read: .seconds(Int64(timeout))),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)))
+        do {
+            try await serve(http)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try? await http.shutdown()
+    }
+
+    func serve(_ http: HTTPClient) async throws {
+        var client = HTTPFileClient(url: url, token: ClientDefaults.token(token, data: data), http: http)
+        client.timeout = .seconds(Int64(timeout))
+        // Fail here, in the caller's terminal, if the server or the token is wrong.
+        do { _ = try await client.list("/agents") } catch let e as FSError {
+            throw Failure("agentfs: \(e.message)")
+        }
+        if !foreground {
+            try spawnBackground()
+            return
+        }
+        let mount = FUSEMount(fileSystem: AgentFileSystem(client: client, attributeTimeout: attrTimeout), mountpoint: dir, allowOther: allowOther)
+        do { try mount.mount() } catch let e as FSError { throw Failure("agentfs: \(e.message)") }
+        let signals = SignalHandlers([SIGINT, SIGTERM, SIGHUP]) { mount.unmount() }
+        print("agentfs: \(url) mounted on \(mount.mountpoint)")
+        fflush(nil)
+        let status = await mount.run()
+        signals.cancel()
+        if status != 0 { throw Failure("agentfs: the FUSE loop ended with status \(status)") }
+    }
+
+    /// Starts this program again with --foreground in its own session, and returns when the
+    /// mount is up (or says why not).
+    func spawnBackground() throws {
+        var args = CommandLine.arguments
+        args.append("--foreground")
+        let path = SystemMounts.absolute(dir)
+        let log = logFile ?? "/dev/null"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setflags(&attr, 0x80)  // POSIX_SPAWN_SETSID (glibc, hidden behind _GNU_SOURCE)
+        var cargs = args.map { strdup($0) } + [nil]
+        var cenv = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (cargs + cenv).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, &cargs, &cenv)
+        guard rc == 0 else { throw Failure("agentfs: cannot start the background mount: \(String(cString: strerror(rc)))") }
+        for _ in 0..<200 {
+            if SystemMounts.isMounted(path) {
+                print("agentfs: \(url) mounted on \(path) (pid \(pid)); 'agentfs unmount \(path)' to stop")
+                return
+            }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                throw Failure("agentfs: the mount process exited before the mount was ready; run with --foreground to see why")
+            }
+            usleep(50_000)
+        }
+        kill(pid, SIGTERM)
+        throw Failure("agentfs: the mount did not appear within 10 s; run with --foreground to see why")
+    }
+}
+
+struct Unmount: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Unmount an agentfs mount (a stale one too); the serving agentfs then exits."
+    )
+
+    @Argument(help: "The mount point.")
+    var dir: String
+
+    @Flag(help: "Detach now even if files on the mount are open (MNT_DETACH).")
+    var lazy = false
+
+    func run() throws {
+        let path = SystemMounts.absolute(dir)
+        guard SystemMounts.isMounted(path) else { throw Failure("agentfs: \(path) is not mounted") }
+        do { try SystemMounts.detach(path, lazy: lazy || SystemMounts.isStale(path)) } catch let e as FSError {
+            throw Failure("agentfs: \(e.message)")
+        }
+    }
+}
+
+/// SIGINT/SIGTERM/SIGHUP handled on a dispatch queue instead of killing the process.
+final class SignalHandlers: @unchecked Sendable {  // sources are set once; cancel is thread-safe
+    let sources: [any DispatchSourceSignal]
+
+    init(_ signals: [Int32], _ handler: @escaping @Sendable () -> Void) {
+        sources = signals.map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler(handler: handler)
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+}
+
+/// A refusal: ArgumentParser prints "Error: <message>" on stderr and exits with status 1.
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message.hasPrefix("agentfs: ") ? String(message.dropFirst(9)) : message }
+}
