@@ -20,11 +20,14 @@ demo: deps
 	$(SWIFT) build --product agentns-demo
 	$$($(SWIFT) build --show-bin-path)/agentns-demo $(DATA)/demo
 
-# The whole test suite: unit, conformance, crash, HTTP and SSE tests, then the CLI end-to-end script.
+# The whole test suite: unit, conformance, crash, HTTP and SSE tests, the CLI end-to-end
+# script, then real FUSE mounts in both modes (needs /dev/fuse and root or user_allow_other).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/cli_test.sh
+	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh remote
+	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh inprocess
 
 # Benchmarks in release mode; prints figures and ratios against baselines measured in the same run.
 bench: deps

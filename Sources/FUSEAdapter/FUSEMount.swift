@@ -39,16 +39,7 @@ public final class FUSEMount: @unchecked Sendable {
 
     /// Attaches the file system at the mount point. Throws a message a person can act on.
     public func mount() throws {
-        var isDir: ObjCBool = false
-        if SystemMounts.isStale(mountpoint) {
-            try SystemMounts.detach(mountpoint)
-            report("agentfs: cleared a stale mount at \(mountpoint) (left by an agentfs or agentd that did not unmount)")
-        } else if SystemMounts.isMounted(mountpoint) {
-            throw FSError(.alreadyExists, "\(mountpoint) is already a mount point; run 'agentfs unmount \(mountpoint)' first", path: mountpoint)
-        }
-        guard FileManager.default.fileExists(atPath: mountpoint, isDirectory: &isDir), isDir.boolValue else {
-            throw FSError(.notFound, "\(mountpoint) is not a directory; create it with 'mkdir -p \(mountpoint)'", path: mountpoint)
-        }
+        try Self.prepare(mountpoint, report: report)
         var ops = FUSEOperations.table()
         let argv = ["agentfs", "-o", options.joined(separator: ",")]
         var cargs = argv.map { strdup($0) }
@@ -63,6 +54,22 @@ public final class FUSEMount: @unchecked Sendable {
             throw FSError(.unavailable, "cannot mount on \(mountpoint): is /dev/fuse present and fusermount3 installed (apt-get install fuse3)?", path: mountpoint)
         }
         state.withLock { $0.fuse = SessionPointer(raw: fuse) }
+    }
+
+    /// Makes `path` ready to mount on: a stale mount there (its server died) is cleared with a
+    /// message; a live mount or a missing directory is refused with what to do.
+    public static func prepare(_ path: String, report: (String) -> Void) throws {
+        let mountpoint = SystemMounts.absolute(path)
+        var isDir: ObjCBool = false
+        if SystemMounts.isStale(mountpoint) {
+            try SystemMounts.detach(mountpoint)
+            report("agentfs: cleared a stale mount at \(mountpoint) (left by an agentfs or agentd that did not unmount)")
+        } else if SystemMounts.isMounted(mountpoint) {
+            throw FSError(.alreadyExists, "\(mountpoint) is already a mount point; run 'agentfs unmount \(mountpoint)' first", path: mountpoint)
+        }
+        guard FileManager.default.fileExists(atPath: mountpoint, isDirectory: &isDir), isDir.boolValue else {
+            throw FSError(.notFound, "\(mountpoint) is not a directory; create it with 'mkdir -p \(mountpoint)'", path: mountpoint)
+        }
     }
 
     /// Serves requests on libfuse's worker threads until unmounted, then frees the session.

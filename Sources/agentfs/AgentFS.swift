@@ -88,6 +88,9 @@ struct Mount: AsyncParsableCommand {
         do { _ = try await client.list("/agents") } catch let e as FSError {
             throw Failure("agentfs: \(e.message)")
         }
+        do {
+            try FUSEMount.prepare(dir) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        } catch let e as FSError { throw Failure(e.message) }
         if !foreground {
             try spawnBackground()
             return
@@ -126,7 +129,7 @@ struct Mount: AsyncParsableCommand {
         let rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, &cargs, &cenv)
         guard rc == 0 else { throw Failure("agentfs: cannot start the background mount: \(String(cString: strerror(rc)))") }
         for _ in 0..<200 {
-            if SystemMounts.isMounted(path) {
+            if SystemMounts.isMounted(path), !SystemMounts.isStale(path) {
                 print("agentfs: \(url) mounted on \(path) (pid \(pid)); 'agentfs unmount \(path)' to stop")
                 return
             }

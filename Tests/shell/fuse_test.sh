@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Real FUSE mounts, driven with coreutils: the same suite over both mount modes.
+#   remote     agentd on a real port, `agentfs mount URL DIR` over HTTP
+#   inprocess  `agentd --mount DIR`, the same adapter over the in-process file client
+# Needs root (or user_allow_other) and /dev/fuse. Prints "N passed, M failed"; exits 1 on any failure.
+set -u
+MODE=${1:?usage: fuse_test.sh remote|inprocess}
+[ -c /dev/fuse ] || { echo "fuse_test.sh: /dev/fuse is missing; FUSE mounts cannot be tested on this machine (modprobe fuse)"; exit 1; }
+BIN=${BIN:-$(swift build --show-bin-path)}
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d /tmp/agentns-fuse.XXXXXX)
+MNT="$WORK/mnt"
+mkdir -p "$MNT" "$WORK/confined"
+PASS=0; FAIL=0
+AGENTD_PID=""
+
+cleanup() {
+  for m in "$MNT" "$WORK/confined"; do grep -q " $m " /proc/mounts && umount -l "$m"; done
+  [ -n "$AGENTD_PID" ] && kill "$AGENTD_PID" 2>/dev/null
+  pkill -f "agentfs mount .* $WORK/" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); echo "ok   [$MODE] $1"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL [$MODE] $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/     /'; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+mounted() { grep -q " $1 fuse.agentfs " /proc/mounts; }
+# eventually SECONDS COMMAND...: true once COMMAND succeeds.
+eventually() { local n=$(($1 * 10)); shift; for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
+
+start_agentd() {
+  local extra=()
+  [ "$MODE" = inprocess ] && extra=(--mount "$MNT")
+  "$BIN/agentd" --data "$WORK/data" --listen "127.0.0.1:${1:-0}" "${extra[@]}" >>"$WORK/agentd.log" 2>&1 &
+  AGENTD_PID=$!
+  PORT=""
+  for _ in $(seq 1 100); do
+    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/agentd.log" | tail -1 | grep -o '[0-9]*$')
+    [ -n "$PORT" ] && break
+    sleep 0.1
+  done
+  [ -n "$PORT" ] || { echo "agentd did not start:"; cat "$WORK/agentd.log"; exit 1; }
+}
+
+start_agentd
+export AGENTD_URL="http://127.0.0.1:$PORT" AGENTD_DATA="$WORK/data"
+T=$(cat "$WORK/data/token")
+CTL="$BIN/agentctl"
+if [ "$MODE" = remote ]; then
+  out=$("$BIN/agentfs" mount "$AGENTD_URL" "$MNT" 2>&1)
+  check "agentfs mount returns once mounted" mounted "$MNT"
+  echo "     $out"
+fi
+check "the mount is in /proc/mounts" eventually 5 mounted "$MNT"
+
+# The README's shell session, line by line.
+"$CTL" create scout --kind echo >/dev/null
+A="$MNT/agents/scout"
+check "ls agents/ shows the new agent" eventually 3 sh -c "ls '$MNT/agents' | grep -qx scout"
+(cd "$A" && timeout 20 tail -f logs/trace >"$WORK/trace.tail" 2>&1) &
+TAIL=$!
+sleep 1.5
+check "echo hello > inbox" sh -c "echo hello > '$A/inbox'"
+check "cat outbox shows the reply" eventually 5 sh -c "cat '$A/outbox' | grep -q '\"body\":\"hello\"'"
+check "cat status shows tick_count moved" sh -c "cat '$A/status' | grep -q '\"tick_count\":1'"
+check "tail -f logs/trace sees the tick" eventually 8 grep -q '"type":"tick_end"' "$WORK/trace.tail"
+echo tick > "$A/ctl"
+check "tail -f follows the next tick too" eventually 8 grep -q '"tick":2' "$WORK/trace.tail"
+kill $TAIL 2>/dev/null
+check "cat status after a manual tick shows it (no stale cache)" sh -c "grep -q '\"tick_count\":2' '$A/status'"
+check "ls lists the agent's files" sh -c "ls '$A' | tr '\n' ' ' | grep -q '^config ctl deadletter goals identity inbox logs mounts outbox state status $'"
+check "stat: status is a read-only regular file" sh -c "[ \"\$(stat -c '%F %a' '$A/status')\" = 'regular file 444' ]"
+check "stat: inodes are stable" sh -c "[ \"\$(stat -c %i '$A/status')\" = \"\$(stat -c %i '$A/status')\" ] && [ \"\$(stat -c %i '$A/status')\" != \"\$(stat -c %i '$A/state')\" ]"
+check "stat size of a log matches its bytes" sh -c "[ \"\$(stat -c %s '$A/outbox')\" = \"\$(cat '$A/outbox' | wc -c)\" ]"
+check "echo x > status fails in the shell" sh -c "! (echo x > '$A/status') 2>/dev/null"
+check "echo bad > ctl fails in the shell" sh -c "! (echo bad > '$A/ctl') 2>/dev/null"
+check "call file: write then read on one handle" sh -c "cd '$A' && exec 3<>identity/sign && echo -n data >&3 && [ \"\$(cat <&3 | tr -d '\n' | wc -c)\" = 128 ]"
+check "grep -r finds the reply" sh -c "grep -rq '\"body\":\"hello\"' '$A'"
+
+# Goals with coreutils.
+check "echo > goals/g1.json creates" sh -c "echo '{\"aim\":\"scout\"}' > '$A/goals/g1.json'"
+check "ls goals/ lists it" sh -c "[ \"\$(ls '$A/goals')\" = g1.json ]"
+check "cat goals/g1.json" sh -c "[ \"\$(cat '$A/goals/g1.json')\" = '{\"aim\":\"scout\"}' ]"
+echo '{"aim":"map"}' >"$WORK/g2.json"
+check "cp a file into goals/" cp "$WORK/g2.json" "$A/goals/g2.json"
+check "echo > replaces" sh -c "echo '{\"aim\":\"return\"}' > '$A/goals/g1.json' && grep -q return '$A/goals/g1.json'"
+check "rm goals/g1.json removes" rm "$A/goals/g1.json"
+check "ls goals/ after rm" sh -c "[ \"\$(ls '$A/goals')\" = g2.json ]"
+check "the goal is gone over HTTP too" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $T' $AGENTD_URL/agents/scout/goals/g1.json)\" = 404 ]"
+
+# Exact errno values from real syscalls, and call-file isolation.
+if python3 "$HERE/fuse_checks.py" errnos "$MNT" scout >"$WORK/py.out" 2>&1; then ok "errno table from syscalls ($(grep -c '^ok' "$WORK/py.out") checks)"; else bad "errno table" "$(cat "$WORK/py.out")"; fi
+if python3 "$HERE/fuse_checks.py" calls "$MNT" scout >"$WORK/py.out" 2>&1; then ok "call-file isolation"; else bad "call-file isolation" "$(cat "$WORK/py.out")"; fi
+
+# Malformed names through the mount: refused, nothing created.
+for name in $'bad\x01name' '%2e%2e' 'a%2fb' "$(printf 'x%.0s' $(seq 1 300))" $'\xff\xfe' 'ＡＢ'; do
+  if (echo x > "$A/goals/$name") 2>/dev/null; then bad "refuse goal name $(printf %q "$name" | cut -c1-40)"; else ok "refuse goal name $(printf %q "$name" | cut -c1-40)"; fi
+done
+check "nothing was created by refused names" sh -c "[ \"\$(ls '$A/goals')\" = g2.json ]"
+
+# 100 agents: find | xargs cat finishes and matches the HTTP reads.
+for i in $(seq -w 1 100); do
+  curl -s -o /dev/null -X POST -H "Authorization: Bearer $T" -d "{\"id\":\"bulk$i\",\"kind\":\"echo\",\"config\":{\"note\":\"n$i\"}}" "$AGENTD_URL/agents"
+done
+check "100 agents listed" eventually 3 sh -c "[ \"\$(ls '$MNT/agents' | grep -c '^bulk')\" = 100 ]"
+check "find -type f | xargs cat finishes" sh -c "find '$MNT/agents' -type f | xargs cat > '$WORK/all.txt'"
+for i in $(seq -w 1 100); do cat "$MNT/agents/bulk$i/config"; done >"$WORK/fuse.cfg"
+for i in $(seq -w 1 100); do curl -s -H "Authorization: Bearer $T" "$AGENTD_URL/agents/bulk$i/config"; done >"$WORK/http.cfg"
+check "100 configs read through the mount equal the HTTP reads" cmp -s "$WORK/fuse.cfg" "$WORK/http.cfg"
+check "find reached every agent's status" sh -c "[ \"\$(find '$MNT/agents' -type f -name status | wc -l)\" = 101 ]"
+
+if [ "$MODE" = remote ]; then
+  # An agent token: only that agent, under its access levels (goals/ budgeted with a limit of 1).
+  "$CTL" write scout/config '{"access":{"/goals":"budgeted"},"budget":{"limit":1}}' >/dev/null
+  AT=$(curl -s -X POST -H "Authorization: Bearer $T" "$AGENTD_URL/agents/scout/tokens" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  "$BIN/agentfs" mount "$AGENTD_URL" "$WORK/confined" --token "$AT" >/dev/null
+  if python3 "$HERE/fuse_checks.py" confined "$WORK/confined" scout >"$WORK/py.out" 2>&1; then ok "agent-token mount confinement ($(grep -c '^ok' "$WORK/py.out") checks)"; else bad "confinement" "$(cat "$WORK/py.out")"; fi
+  "$BIN/agentfs" unmount "$WORK/confined"
+  check "agentfs unmount (confined)" eventually 5 sh -c "! grep -q ' $WORK/confined ' /proc/mounts"
+
+  # agentd vanishes: EIO, not a hang; the mount recovers when it returns.
+  kill -9 "$AGENTD_PID"; wait "$AGENTD_PID" 2>/dev/null
+  start=$(date +%s)
+  if python3 "$HERE/fuse_checks.py" unreachable "$MNT" scout >"$WORK/py.out" 2>&1; then ok "agentd gone: EIO"; else bad "agentd gone: EIO" "$(cat "$WORK/py.out")"; fi
+  check "the EIO came within 5 s" test $(($(date +%s) - start)) -le 5
+  start_agentd "$PORT"
+  check "the mount recovers when agentd returns" eventually 10 sh -c "grep -q '\"id\":\"scout\"' '$A/status'"
+
+  # A stale mount (agentfs killed) is cleared by the next mount, with a message.
+  pkill -9 -f "agentfs mount $AGENTD_URL $MNT"
+  check "a killed agentfs leaves a stale mount" eventually 5 sh -c "! ls '$MNT' >/dev/null 2>&1"
+  out=$("$BIN/agentfs" mount "$AGENTD_URL" "$MNT" 2>&1)
+  check "mount over a stale mount says it cleared it" sh -c "printf '%s' \"\$0\" | grep -q 'cleared a stale mount'" "$out"
+  check "and the new mount works" sh -c "grep -q '\"id\":\"scout\"' '$A/status'"
+  "$BIN/agentfs" mount "$AGENTD_URL" "$MNT" >/dev/null 2>"$WORK/err"
+  check "mounting on a live mount is refused with a message" grep -q "already a mount point" "$WORK/err"
+
+  FSPID=$(pgrep -f "agentfs mount $AGENTD_URL $MNT" | head -1)
+  "$BIN/agentfs" unmount "$MNT"
+  check "agentfs unmount leaves nothing in /proc/mounts" eventually 5 sh -c "! grep -q ' $MNT fuse.agentfs ' /proc/mounts"
+  check "the agentfs process exits after unmount" eventually 5 sh -c "[ -n '$FSPID' ] && ! kill -0 '$FSPID' 2>/dev/null"
+  # In the foreground, SIGTERM unmounts.
+  "$BIN/agentfs" mount "$AGENTD_URL" "$MNT" --foreground >/dev/null 2>&1 &
+  FG=$!
+  check "agentfs --foreground mounts" eventually 5 mounted "$MNT"
+  kill -TERM $FG; wait $FG; rc=$?
+  check "SIGTERM: exit 0 and unmounted" sh -c "[ $rc = 0 ] && ! grep -q ' $MNT ' /proc/mounts"
+else
+  kill -TERM "$AGENTD_PID"; wait "$AGENTD_PID"; rc=$?
+  check "agentd SIGTERM: exit 0" test "$rc" = 0
+  check "agentd SIGTERM leaves nothing in /proc/mounts" sh -c "! grep -q ' $MNT ' /proc/mounts"
+  AGENTD_PID=""
+fi
+
+echo "$PASS passed, $FAIL failed ($MODE)"
+[ "$FAIL" = 0 ]
