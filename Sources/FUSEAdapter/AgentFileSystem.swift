@@ -54,15 +54,36 @@ public final class AgentFileSystem: Sendable {
 
     /// Opens an existing file. `flags` are open(2)'s.
     public func open(_ path: String, flags: Int32) async throws -> UInt64 {
+        if let handle = try openCached(path, flags: flags) { return handle }
+        return try open(path, flags: flags, stat: try await client.stat(path))
+    }
+
+    /// The open without a round trip, when a stat of `path` is fresh (the kernel has just
+    /// looked the name up, which is the usual case); nil when it is not.
+    public func openCached(_ path: String, flags: Int32) throws -> UInt64? {
+        guard let stat = fresh(path) else { return nil }
+        return try open(path, flags: flags, stat: stat)
+    }
+
+    func open(_ path: String, flags: Int32, stat: FileStat) throws -> UInt64 {
         let want = Self.openFlags(flags)
-        let stat: FileStat
-        if let cached = fresh(path) { stat = cached } else { stat = try await client.stat(path) }
         if stat.type == .dir { throw FSError(.isDirectory, "is a directory", path: path) }
         // The kernel lets root past the mode bits, so the mount checks them itself: a file the
         // principal may not write is refused at open, as on a disk, not later at close.
         if want.contains(.write), stat.mode & 0o222 == 0 { throw FSError.denied(path, "file is not writable") }
         if want.contains(.read), stat.mode & 0o444 == 0 { throw FSError.denied(path, "file is not readable") }
         return insert(try OpenFile(client: client, path: path, flags: want, stat: stat))
+    }
+
+    /// True when closing `handle` cannot commit anything (it was not opened for writing), so
+    /// flush and release need no round trip.
+    public func isReadOnly(_ handle: UInt64) -> Bool {
+        handles.withLock { $0.open[handle].map { !$0.flags.contains(.write) } ?? true }
+    }
+
+    /// Release of a handle that `isReadOnly`: just forgets it.
+    public func releaseReadOnly(_ handle: UInt64) {
+        _ = handles.withLock { $0.open.removeValue(forKey: handle) }
     }
 
     /// O_CREAT of a file that does not exist: committed (or refused) on flush or close.

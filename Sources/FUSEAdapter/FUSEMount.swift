@@ -121,9 +121,14 @@ public final class FUSEMount: @unchecked Sendable {
         box.done.wait()
         switch box.result {
         case .success(let value): return success(value)
-        case .failure(let error as FSError): return -error.code.errno
-        default: return -EIO
+        case .failure(let error): return Self.errno(error)
+        case nil: return -EIO
         }
+    }
+
+    /// The negative errno libfuse wants for `error`, from the one table; anything else is EIO.
+    static func errno(_ error: any Error) -> Int32 {
+        (error as? FSError).map { -$0.code.errno } ?? -EIO
     }
 }
 

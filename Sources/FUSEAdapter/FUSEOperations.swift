@@ -54,11 +54,17 @@ enum FUSEOperations {
             guard let path, let fi, let m = FUSEOperations.mounted() else { return -EIO }
             let p = String(cString: path)
             let flags = fi.pointee.flags
-            return m.call { try await m.fileSystem.open(p, flags: flags) } success: { handle in
+            let opened: (UInt64) -> Int32 = { handle in
                 fi.pointee.fh = handle
                 agentns_fi_set_direct_io(fi)
                 return 0
             }
+            do {
+                if let handle = try m.fileSystem.openCached(p, flags: flags) { return opened(handle) }
+            } catch {
+                return FUSEMount.errno(error)
+            }
+            return m.call({ try await m.fileSystem.open(p, flags: flags) }, success: opened)
         }
         ops.create = { path, _, fi in
             guard let path, let fi, let m = FUSEOperations.mounted() else { return -EIO }
@@ -90,11 +96,16 @@ enum FUSEOperations {
         ops.flush = { _, fi in
             guard let fi, let m = FUSEOperations.mounted() else { return -EIO }
             let handle = fi.pointee.fh
+            if m.fileSystem.isReadOnly(handle) { return 0 }
             return m.call { try await m.fileSystem.flush(handle) } success: { 0 }
         }
         ops.release = { _, fi in
             guard let fi, let m = FUSEOperations.mounted() else { return -EIO }
             let handle = fi.pointee.fh
+            if m.fileSystem.isReadOnly(handle) {
+                m.fileSystem.releaseReadOnly(handle)
+                return 0
+            }
             return m.call { try await m.fileSystem.release(handle) } success: { 0 }
         }
         ops.fsync = { _, _, fi in

@@ -19,7 +19,7 @@ public actor OpenFile {
     public nonisolated let path: String
     public nonisolated let stat: FileStat
     let client: any FileClient
-    let flags: Flags
+    public nonisolated let flags: Flags
     var pending = Data()
     var dirty = false
     var answer: Data?

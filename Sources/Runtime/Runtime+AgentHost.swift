@@ -6,7 +6,7 @@ public import Services
 extension Runtime: AgentHost {
     public func status(of agent: String) async throws -> JSON {
         let r = try await requireAgent(agent)
-        let settings = (try? AgentSettings(config: r.config)) ?? .defaults
+        let settings = settings(r)
         var o: [String: JSON] = [
             "id": .string(r.id), "name": .string(settings.name ?? r.id), "kind": .string(r.kind), "state": .string(r.lifecycle.rawValue),
             "tick_count": .int64(r.tickCount), "last_tick_at": r.lastTickAt.map { .string(Timestamp.iso($0)) } ?? .null,
@@ -71,7 +71,7 @@ extension Runtime: AgentHost {
 
     public func send(to agent: String, _ input: Data, from sender: Principal) async throws -> SendReceipt {
         let r = try await requireAgent(agent)
-        let settings = (try? AgentSettings(config: r.config)) ?? .defaults
+        let settings = settings(r)
         let now = clock.now()
         let envelope = try EnvelopeParser.parse(input, sender: sender.senderName, now: now)
         let result = try await store.enqueue(agent, envelope, maxDepth: settings.maxDepth, policy: settings.overflow, at: now)
@@ -187,7 +187,7 @@ extension Runtime: AgentHost {
 extension Runtime: BudgetLedger {
     public func spend(agent: String, units: Int, path: String) async throws {
         let r = try await requireAgent(agent)
-        guard let limit = ((try? AgentSettings(config: r.config)) ?? .defaults).budgetLimit else {
+        guard let limit = settings(r).budgetLimit else {
             throw FSError(.budgetExceeded, "this mount is budgeted and the agent has no config.budget.limit", path: path)
         }
         guard try await store.spendBudget(agent, units: Int64(units), limit: limit) else {

@@ -11,7 +11,7 @@ extension Runtime {
         do {
             guard let record = try await store.agent(id) else { return false }
             if trigger != .manual, record.lifecycle == .paused { return false }
-            let settings = (try? AgentSettings(config: record.config)) ?? .defaults
+            let settings = settings(record)
             let now = clock.now()
             let (envelopes, alarms) = try await store.due(id, now: now, limit: settings.maxBatch)
             if trigger != .manual, envelopes.isEmpty, alarms.isEmpty { return false }

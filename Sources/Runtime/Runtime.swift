@@ -2,6 +2,7 @@ public import CoreMetrics
 public import Foundation
 public import Namespace
 public import Services
+import Synchronization
 
 /// The runtime: agents, their namespaces, the tick engine and storage. The HTTP layer, the
 /// FUSE adapter and the tests all reach agents through `client(as:)` (a FileClient) or the
@@ -14,7 +15,16 @@ public final class Runtime: Sendable {
     public let engine: TickEngine
     public let startedAt: Int64
     let metrics: RuntimeMetrics
+    /// Each agent's parsed config and namespace, reused while its config is the same JSON:
+    /// a status read does not parse the config or build the mount table again. Bounded.
+    let derived = Mutex<[String: Derived]>([:])
     public static let version = "0.1.0"
+
+    struct Derived: Sendable {
+        let config: JSON
+        let settings: AgentSettings
+        let namespace: Namespace
+    }
 
     /// - Parameter metrics: where tick and send metrics go (agentd passes its Prometheus factory).
     public init(store: any AgentStore, clock: any AgentClock = SystemClock(), kinds: KindRegistry = .standard, maxConcurrentTicks: Int = 64,
@@ -78,10 +88,24 @@ public final class Runtime: Sendable {
     /// The agent's namespace with its config's access overrides.
     public func namespace(of rawID: String) async throws -> Namespace {
         let id = try AgentID.validate(rawID)
-        let record = try await requireAgent(id)
+        return derived(try await requireAgent(id)).namespace
+    }
+
+    /// The agent's settings (defaults if its stored config no longer validates).
+    func settings(_ record: AgentRecord) -> AgentSettings { derived(record).settings }
+
+    func derived(_ record: AgentRecord) -> Derived {
+        if let hit = derived.withLock({ $0[record.id] }), hit.config == record.config { return hit }
+        let parsed = try? AgentSettings(config: record.config)
         var table = StandardMounts.table(host: self)
-        if let settings = try? AgentSettings(config: record.config), !settings.access.isEmpty { table = table.overriding(settings.access) }
-        return Namespace(agentID: id, table: table, prefix: "/agents/\(id)", budget: self)
+        if let parsed, !parsed.access.isEmpty { table = table.overriding(parsed.access) }
+        let made = Derived(config: record.config, settings: parsed ?? .defaults,
+                           namespace: Namespace(agentID: record.id, table: table, prefix: "/agents/\(record.id)", budget: self))
+        derived.withLock { cache in
+            if cache.count >= 1024 { cache.removeAll(keepingCapacity: true) }
+            cache[record.id] = made
+        }
+        return made
     }
 
     /// A file client that acts as `principal`.

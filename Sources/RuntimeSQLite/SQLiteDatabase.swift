@@ -92,6 +92,9 @@ final class WriterThread: @unchecked Sendable {
     private var thread: Thread?
     /// Largest number of writes in one transaction.
     static let maxBatch = 1024
+    /// Moves after every commit, before any of its writers is resumed: a value read before a
+    /// read of the database, and unchanged after it, means what was read is still current.
+    let generation = Atomic<UInt64>(0)
     /// Counters for benchmarks and metrics.
     private(set) var commits = 0
     private(set) var jobs = 0
@@ -183,6 +186,7 @@ final class WriterThread: @unchecked Sendable {
             for job in batch { job.fail(error) }
             return
         }
+        generation.add(1, ordering: .releasing)
         condition.lock()
         commits += 1
         jobs += batch.count

@@ -2,6 +2,7 @@ public import Foundation
 public import Namespace
 public import Runtime
 public import Services
+import Synchronization
 
 /// AgentStore over one SQLite database in WAL mode (see docs/storage.md).
 public final class SQLiteStore: AgentStore {
@@ -19,6 +20,11 @@ public final class SQLiteStore: AgentStore {
     let db: SQLiteDatabase
     public let path: String
     let options: Options
+    /// Agent rows read since the last commit, by id: a status read of an idle agent costs no
+    /// SQLite query. Any commit makes every entry stale (checked by generation), so the cache
+    /// can never answer with a row older than an acknowledged write. Bounded.
+    let rows = Mutex<[String: (generation: UInt64, record: AgentRecord)]>([:])
+    static let maxCachedRows = 1024
 
     /// Opens (creating and migrating) the database at `path`.
     public init(path: String, options: Options = Options()) throws {
@@ -83,9 +89,18 @@ public final class SQLiteStore: AgentStore {
     }
 
     public func agent(_ id: String) async throws -> AgentRecord? {
-        try db.read { conn in
+        let generation = db.writer.generation.load(ordering: .acquiring)
+        if let hit = rows.withLock({ $0[id] }), hit.generation == generation { return hit.record }
+        let record = try db.read { conn in
             try conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id = ?", .text(id)).first.map(Self.decodeAgent)
         }
+        if let record {
+            rows.withLock { cache in
+                if cache.count >= Self.maxCachedRows { cache.removeAll(keepingCapacity: true) }
+                cache[id] = (generation, record)
+            }
+        }
+        return record
     }
 
     public func listAgents(after: String?, limit: Int) async throws -> [AgentRecord] {

@@ -233,13 +233,17 @@ if CommandLine.arguments.contains("--read-loop") {
     _ = try await runtime.createAgent(id: "a", kind: "echo")
     let fs = runtime.client(as: .operator)
     let n = arg("--reads", 20000)
-    var start = ContinuousClock.now
-    for _ in 0..<n { _ = try await fs.read("/agents/a/status") }
-    log(String(format: "in-process read of status: %.1f µs each (%.0f/s on one task)", seconds(ContinuousClock.now - start) / Double(n) * 1e6,
-               Double(n) / seconds(ContinuousClock.now - start)))
-    start = ContinuousClock.now
-    for _ in 0..<n { _ = try await store.agent("a") }
-    log(String(format: "one agent row read + decode: %.1f µs each", seconds(ContinuousClock.now - start) / Double(n) * 1e6))
+    // Off the main actor, so the loop does not pay two executor hops per call.
+    let (read, row) = try await Task.detached {
+        var start = ContinuousClock.now
+        for _ in 0..<n { _ = try await fs.read("/agents/a/status") }
+        let read = seconds(ContinuousClock.now - start) / Double(n)
+        start = ContinuousClock.now
+        for _ in 0..<n { _ = try await store.agent("a") }
+        return (read, seconds(ContinuousClock.now - start) / Double(n))
+    }.value
+    log(String(format: "in-process read of status: %.1f µs each (%.0f/s on one task)", read * 1e6, 1 / read))
+    log(String(format: "one agent row (cached while nothing commits): %.2f µs each", row * 1e6))
     await store.close()
     exit(0)
 }
