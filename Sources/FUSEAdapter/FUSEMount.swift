@@ -112,13 +112,17 @@ public final class FUSEMount: @unchecked Sendable {
 
     /// Runs `body` on the Swift pool and blocks this (libfuse) thread until it finishes. Any
     /// error becomes a negative errno from the one table; anything unexpected is EIO.
+    /// The task prefers an executor that runs its jobs on this very thread while it waits, so
+    /// a request costs no hand-off to the Swift pool and back (two context switches, most of
+    /// a small request's time); actors it calls still isolate as usual.
     func call<T: Sendable>(_ body: @escaping @Sendable () async throws -> T, success: (T) -> Int32) -> Int32 {
         let box = ResultBox<T>()
-        Task {
+        let executor = CallingThreadExecutor()
+        Task(executorPreference: executor) {
             do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
-            box.done.signal()
+            executor.finish()
         }
-        box.done.wait()
+        executor.runUntilFinished()
         switch box.result {
         case .success(let value): return success(value)
         case .failure(let error): return Self.errno(error)
@@ -137,10 +141,46 @@ struct SessionPointer: @unchecked Sendable {
     let raw: OpaquePointer
 }
 
-/// A result handed from a task to a blocked libfuse thread; the semaphore orders the accesses.
+/// A result handed from a task to the libfuse thread that ran it; `finish` orders the accesses.
 final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, any Error>?
-    let done = DispatchSemaphore(value: 0)
+}
+
+/// A task executor whose jobs run on the thread blocked in `runUntilFinished` (one libfuse
+/// worker, for one request). Jobs that arrive from elsewhere (a continuation resumed by the
+/// SQLite writer or an HTTP event loop) are queued and run there too.
+final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var finished = false
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        condition.lock()
+        jobs.append(unowned)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func finish() {
+        condition.lock()
+        finished = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    func runUntilFinished() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !finished { condition.wait() }
+            let batch = jobs
+            jobs.removeAll(keepingCapacity: true)
+            let done = finished && batch.isEmpty
+            condition.unlock()
+            if done { return }
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }
+    }
 }
 
 /// The system's mount table, as far as agentfs needs it.
