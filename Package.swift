@@ -140,7 +140,7 @@ let package = Package(
         ),
         .testTarget(
             name: "Conformance",
-            dependencies: ["Namespace", "Services", "Runtime", "RuntimeSQLite", "AgentNSTesting"],
+            dependencies: ["Namespace", "Services", "Runtime", "RuntimeSQLite", "AgentNSTesting", "FUSEAdapter"],
             swiftSettings: swiftSettings
         ),
     ]
