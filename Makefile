@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DATA ?= $(CURDIR)/.data
 
-.PHONY: deps build run demo test bench bench-http clean
+.PHONY: deps build run demo test bench bench-http bench-fuse clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -13,7 +13,7 @@ build: deps
 # Sets up and runs agentd on 127.0.0.1:5640 with a demo echo agent; data in ./.data.
 run: deps
 	$(SWIFT) build
-	$$($(SWIFT) build --show-bin-path)/agentd --data $(DATA) --demo
+	$$($(SWIFT) build --show-bin-path)/agentd --data $(DATA) --demo $(if $(MOUNT),--mount $(MOUNT))
 
 # The in-process demo: an echo agent driven through its namespace, no server.
 demo: deps
@@ -37,6 +37,10 @@ bench: deps
 # HTTP benchmarks: wrk against agentd and nginx, durable sends against raw SQLite (same run).
 bench-http: deps
 	./scripts/bench-http.sh
+
+# FUSE benchmarks: stat and open/read/close through the mounts against tmpfs and libfuse's hello.c.
+bench-fuse: deps
+	./scripts/bench-fuse.sh
 
 clean:
 	rm -rf .build .data
