@@ -11,7 +11,7 @@ import RuntimeSQLite
 /// SSE fan-out: `watchers` clients follow one agent's trace over real sockets while the agent
 /// ticks `ticks` times; reports delivered events per second and the commit-to-receipt latency
 /// of each `tick_end` record (its `at` is taken just before the commit).
-func watchBench(watchers: Int, ticks: Int) async throws -> (eventsPerSecond: Double, p50: Double, p99: Double) {
+func watchBench(watchers: Int, ticks: Int, intervalMs: Int) async throws -> (eventsPerSecond: Double, p50: Double, p99: Double) {
     let dir = try TestRuntime.temporaryDirectory("bench-watch")
     let store = try SQLiteStore(path: dir + "/agentd.sqlite")
     let runtime = Runtime(store: store)
@@ -47,7 +47,7 @@ func watchBench(watchers: Int, ticks: Int) async throws -> (eventsPerSecond: Dou
             }
             for i in 0..<ticks {
                 _ = try await runtime.send(to: "w", Data("m\(i)".utf8), from: .operator)
-                try await Task.sleep(for: .milliseconds(10))
+                try await Task.sleep(for: .milliseconds(intervalMs))
             }
             return try await readers.reduce(into: [Double]()) { $0 += $1 }
         }

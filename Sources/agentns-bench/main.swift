@@ -250,12 +250,17 @@ if CommandLine.arguments.contains("--read-loop") {
 if CommandLine.arguments.contains("--watch-only") || CommandLine.arguments.contains("--watchers") {
     let n = arg("--watchers", 1000)
     let ticks = arg("--ticks", 100)
-    log("== SSE fan-out: one agent's trace, \(ticks) ticks, over real sockets")
-    let one = try await watchBench(watchers: 1, ticks: ticks)
-    log(String(format: "1 watcher:     %.0f events/s delivered, commit-to-receipt p50 %.1f ms, p99 %.1f ms", one.0, one.1, one.2))
-    let many = try await watchBench(watchers: n, ticks: ticks)
-    log(String(format: "%d watchers: %.0f events/s delivered, commit-to-receipt p50 %.1f ms, p99 %.1f ms (goal p99 <= 50 ms)", n, many.0, many.1, many.2))
-    log(String(format: "ratio p99 %d/1: %.1f", n, many.2 / max(one.2, 0.1)))
+    // The watchers' SSE clients run in this process, on the same 2 cores as agentd's side.
+    // At a paced tick rate latency is what a watcher sees; at saturation (a message every
+    // 10 ms, more deliveries than the machine can make) it is queueing, and grows with the run.
+    for interval in [arg("--interval-ms", 100), 10] {
+        log("== SSE fan-out: one agent's trace, \(ticks) ticks, a message every \(interval) ms, over real sockets")
+        let one = try await watchBench(watchers: 1, ticks: ticks, intervalMs: interval)
+        log(String(format: "1 watcher:     %.0f events/s delivered, commit-to-receipt p50 %.1f ms, p99 %.1f ms", one.0, one.1, one.2))
+        let many = try await watchBench(watchers: n, ticks: ticks, intervalMs: interval)
+        log(String(format: "%d watchers: %.0f events/s delivered, commit-to-receipt p50 %.1f ms, p99 %.1f ms (goal p99 <= 50 ms)", n, many.0, many.1, many.2))
+        log(String(format: "ratio p99 %d/1: %.1f", n, many.2 / max(one.2, 0.1)))
+    }
     exit(0)
 }
 
