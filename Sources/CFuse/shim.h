@@ -28,6 +28,7 @@ static inline void *agentns_fuse_private_data(void) {
 }
 
 static inline void agentns_fi_set_direct_io(struct fuse_file_info *fi) { fi->direct_io = 1; fi->keep_cache = 0; }
+static inline void agentns_fi_set_noflush(struct fuse_file_info *fi) { fi->noflush = 1; }
 static inline void agentns_fi_set_nonseekable(struct fuse_file_info *fi) { fi->nonseekable = 1; }
 
 static inline int agentns_fuse_interrupted(void) { return fuse_interrupted(); }

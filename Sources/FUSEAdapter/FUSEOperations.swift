@@ -57,6 +57,8 @@ enum FUSEOperations {
             let opened: (UInt64) -> Int32 = { handle in
                 fi.pointee.fh = handle
                 agentns_fi_set_direct_io(fi)
+                // A read-only handle has nothing to commit: spare close(2) the FLUSH round trip.
+                if m.fileSystem.isReadOnly(handle) { agentns_fi_set_noflush(fi) }
                 return 0
             }
             do {
