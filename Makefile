@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DATA ?= $(CURDIR)/.data
 
-.PHONY: deps build run demo test bench bench-http bench-fuse clean
+.PHONY: deps build run demo test soak bench bench-http bench-fuse clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -28,6 +28,14 @@ test: deps
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/cli_test.sh
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh remote
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh inprocess
+	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 5
+	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3 --via fuse --senders 16
+
+# The long proofs (release build, about 15 minutes): 100 crash rounds over HTTP, 10 through FUSE.
+soak: deps
+	$(SWIFT) build -c release
+	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build -c release --show-bin-path) --rounds 100
+	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build -c release --show-bin-path) --rounds 10 --via fuse --senders 16
 
 # Benchmarks in release mode; prints figures and ratios against baselines measured in the same run.
 bench: deps

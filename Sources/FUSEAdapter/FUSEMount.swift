@@ -27,9 +27,14 @@ public final class FUSEMount: @unchecked Sendable {
 
     /// `allowOther` lets other users see the mount (needs `user_allow_other` in /etc/fuse.conf
     /// unless root).
-    public init(fileSystem: AgentFileSystem, mountpoint: String, allowOther: Bool = false,
+    /// Whether requests run on the libfuse thread that received them (`call`); otherwise on
+    /// the Swift pool while that thread waits.
+    let runsInline: Bool
+
+    public init(fileSystem: AgentFileSystem, mountpoint: String, allowOther: Bool = false, runsInline: Bool = false,
                 report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
         self.fileSystem = fileSystem
+        self.runsInline = runsInline
         self.mountpoint = SystemMounts.absolute(mountpoint)
         var opts = ["fsname=agentfs", "subtype=agentfs"]
         if allowOther { opts.append("allow_other") }
@@ -118,9 +123,16 @@ public final class FUSEMount: @unchecked Sendable {
     func call<T: Sendable>(_ body: @escaping @Sendable () async throws -> T, success: (T) -> Int32) -> Int32 {
         let box = ResultBox<T>()
         let executor = CallingThreadExecutor()
-        Task(executorPreference: executor) {
-            do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
-            executor.finish()
+        if runsInline {
+            Task(executorPreference: executor) {
+                do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+                executor.finish()
+            }
+        } else {
+            Task {
+                do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+                executor.finish()
+            }
         }
         executor.runUntilFinished()
         switch box.result {

@@ -74,7 +74,7 @@ struct AgentD: AsyncParsableCommand {
         }
         var services: [any Service] = [RuntimeService(runtime: runtime)]
         if let mount {
-            let fuse = FUSEMount(fileSystem: AgentFileSystem(client: runtime.client(as: .operator)), mountpoint: mount, allowOther: allowOther)
+            let fuse = FUSEMount(fileSystem: AgentFileSystem(client: runtime.client(as: .operator)), mountpoint: mount, allowOther: allowOther, runsInline: true)
             do { try fuse.mount() } catch let e as FSError { throw StartError(e.message) }
             services.append(FUSEService(mount: fuse, logger: logger))
         }

@@ -69,9 +69,12 @@ struct Mount: AsyncParsableCommand {
     }
 
     func run() async throws {
+        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
+        // A refused connection is EIO now, not after retries with backoff: a vanished agentd
+        // fails fast, and the first request after it is back connects at once.
+        pool.retryConnectionEstablishment = false
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
-            timeout: .init(connect: .seconds(2), read: .seconds(Int64(timeout))),
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)))
+            timeout: .init(connect: .seconds(2), read: .seconds(Int64(timeout))), connectionPool: pool))
         do {
             try await serve(http)
         } catch {
