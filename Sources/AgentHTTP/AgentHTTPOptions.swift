@@ -7,6 +7,10 @@ public struct AgentHTTPOptions: Sendable {
     /// Records an SSE stream may have queued for a slow client before it is closed (the client
     /// resumes with Last-Event-ID).
     public var watchBuffer = 1024
+    /// Seconds an idle connection has to send a complete request head (slow clients are cut off).
+    public var requestHeadSeconds: Double = 30
+    /// Seconds a request has, from its head, to send its whole body.
+    public var requestBodySeconds: Double = 60
 
     public init() {}
 }

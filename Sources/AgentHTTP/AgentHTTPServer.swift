@@ -14,7 +14,10 @@ public enum AgentHTTPServer {
     ) -> some ApplicationProtocol {
         Application(
             responder: NamespaceResponder(runtime: runtime, operatorToken: operatorToken, options: options, registry: registry),
-            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            server: .http1(configuration: .init(additionalChannelHandlers: [
+                RequestDeadlines(head: .nanoseconds(Int64(options.requestHeadSeconds * 1e9)),
+                                 body: .nanoseconds(Int64(options.requestBodySeconds * 1e9))),
+            ])),
             configuration: .init(address: .hostname(host, port: port), serverName: "agentd"),
             services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },

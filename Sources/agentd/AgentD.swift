@@ -38,6 +38,12 @@ struct AgentD: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes.")
     var maxBody = 1 << 20
 
+    @Option(help: "Seconds an idle connection has to send a complete request head before it is closed.")
+    var headTimeout = 30.0
+
+    @Option(help: "Seconds a request has, from its head, to send its whole body before the connection is closed.")
+    var bodyTimeout = 60.0
+
     @Flag(help: "Create an echo agent named 'demo' if it does not exist.")
     var demo = false
 
@@ -48,6 +54,7 @@ struct AgentD: AsyncParsableCommand {
     var allowOther = false
 
     func validate() throws {
+        guard headTimeout > 0, bodyTimeout > 0 else { throw ValidationError("--head-timeout and --body-timeout must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard listen.split(separator: ":").count == 2, Int(listen.split(separator: ":")[1]) != nil else {
             throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:5640")
@@ -81,6 +88,8 @@ struct AgentD: AsyncParsableCommand {
         let parts = listen.split(separator: ":")
         var options = AgentHTTPOptions()
         options.maxBodyBytes = maxBody
+        options.requestHeadSeconds = headTimeout
+        options.requestBodySeconds = bodyTimeout
         let app = AgentHTTPServer.application(
             runtime: runtime, operatorToken: token, host: String(parts[0]), port: Int(parts[1])!, options: options, registry: registry,
             services: services, logger: logger
