@@ -12,6 +12,7 @@ extension FSError {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = "\(retryAfter)" }
         if code == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"agentd\"" }
+        if code == .methodNotAllowed { headers[.allow] = "GET, HEAD, PUT, POST, DELETE" }
         let body = JSON.object(["error": .object(error)]).description + "\n"
         return Response(status: .init(code: code.httpStatus), headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }

@@ -118,7 +118,10 @@ public struct NamespaceResponder: HTTPResponder {
         let query = request.uri.queryParameters
         switch request.method {
         case .get:
-            if query["watch"].map(String.init) == "1" || request.headers[.accept] == "text/event-stream" {
+            if let watch = query["watch"], watch != "1" {
+                throw FSError.invalidInput("watch takes 1 (or leave it out to read)", path: text)
+            }
+            if query["watch"] != nil || request.headers[.accept] == "text/event-stream" {
                 return try await watch(request, text, client)
             }
             let accept = request.headers[.accept] ?? ""
@@ -140,6 +143,7 @@ public struct NamespaceResponder: HTTPResponder {
                 return json(.array(try await client.list(text).map(Self.entry)))
             }
         case .head:
+            if let watch = query["watch"], watch != "1" { throw FSError.invalidInput("watch takes 1 (or leave it out to read)", path: text) }
             let stat = try await client.stat(text)
             var headers: HTTPFields = [
                 .contentLength: "\(stat.size)", HTTPField.Name("X-File-Type")!: stat.type.rawValue,
@@ -168,7 +172,7 @@ public struct NamespaceResponder: HTTPResponder {
     // MARK: - Pieces
 
     func unsupported(_ method: HTTPRequest.Method, _ path: String) -> FSError {
-        FSError.invalidInput("\(method.rawValue) is not supported here; use GET, HEAD, PUT, POST or DELETE", path: path)
+        FSError(.methodNotAllowed, "\(method.rawValue) is not supported here; use GET, HEAD, PUT, POST or DELETE", path: path)
     }
 
     func collect(_ request: Request) async throws -> Data {

@@ -98,7 +98,7 @@ components:
       type: object
       required: [id, kind]
       properties:
-        id: {type: string}
+        id: {type: string, pattern: "^[a-z0-9][a-z0-9._-]{0,62}$"}
         kind: {type: string}
         config: {type: object}
     Receipt:
@@ -123,10 +123,12 @@ components:
         application/json:
           schema: {$ref: "#/components/schemas/Error"}
     Status:
-      description: The agent's status
+      description: The agent's status (with ?watch=1 or Accept text/event-stream, a stream of its changes)
       content:
         application/json:
           schema: {$ref: "#/components/schemas/Status"}
+        text/event-stream:
+          schema: {type: string}
     Text:
       description: File content
       content:
@@ -163,6 +165,7 @@ paths:
           content:
             application/yaml:
               schema: {type: string}
+        "401": {$ref: "#/components/responses/Error"}
   /agents:
     get:
       operationId: listAgents
@@ -238,7 +241,7 @@ paths:
     post:
       operationId: send
       requestBody:
-        required: true
+        required: false
         content:
           text/plain:
             schema: {type: string}
@@ -388,7 +391,7 @@ paths:
     post:
       operationId: writeInbox
       requestBody:
-        required: true
+        required: false
         content:
           text/plain:
             schema: {type: string}
@@ -502,7 +505,7 @@ paths:
       operationId: sign
       description: BIP-340 signature over SHA-256 of the body, lowercase hex
       requestBody:
-        required: true
+        required: false
         content:
           text/plain:
             schema: {type: string}

@@ -14,6 +14,8 @@ public struct FSError: Error, Sendable, Equatable, CustomStringConvertible {
         case budgetExceeded = "budget_exceeded"
         case queueFull = "queue_full"
         case unavailable
+        /// An HTTP method the route does not take (never raised by file operations).
+        case methodNotAllowed = "method_not_allowed"
     }
 
     public var code: Code
@@ -65,6 +67,7 @@ extension FSError.Code {
         case .budgetExceeded: 402
         case .queueFull: 429
         case .unavailable: 503
+        case .methodNotAllowed: 405
         }
     }
 
@@ -82,6 +85,7 @@ extension FSError.Code {
         case .budgetExceeded: 122  // EDQUOT
         case .queueFull: 11  // EAGAIN
         case .unavailable: 5  // EIO
+        case .methodNotAllowed: 95  // EOPNOTSUPP
         }
     }
 }

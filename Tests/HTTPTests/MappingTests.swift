@@ -92,6 +92,8 @@ import Testing
                 ("/agents/e/inbox", .post, auth, String(repeating: "x", count: 2000), "payload_too_large", 413),
                 ("/agents/e/identity/sign", .post, bearer(agentToken), "x", "budget_exceeded", 402),
                 ("/agents/e/inbox", .post, auth, "one more", "queue_full", 429),
+                ("/agents/e/status", .init("TRACE")!, auth, nil, "method_not_allowed", 405),
+                ("/agents/e/status?watch=yes", .get, auth, nil, "invalid_input", 400),
             ]
             for (uri, method, headers, body, code, status) in cases {
                 let r = try await client.execute(uri: uri, method: method, headers: headers, body: body?.buffer)
@@ -100,6 +102,7 @@ import Testing
                 #expect(r.json["error"]?["message"]?.stringValue?.isEmpty == false)
                 #expect(r.headers[.contentType] == "application/json")
                 if code == "queue_full" { #expect(r.headers[.retryAfter] != nil) }
+                if code == "method_not_allowed" { #expect(r.headers[.allow] == "GET, HEAD, PUT, POST, DELETE") }
             }
             #expect(try await rt.statusOf("e")["queue_depth"] == 1)
             #expect(try JSON(parsing: try await rt.op.readString("/agents/e/config"))["inbox"]?["overflow"] == "reject")

@@ -7,14 +7,14 @@ import Testing
     static let httpTable: [(FSError.Code, Int)] = [
         (.notFound, 404), (.permissionDenied, 403), (.unauthorized, 401), (.alreadyExists, 409), (.isDirectory, 409),
         (.notDirectory, 409), (.invalidPath, 400), (.invalidInput, 400), (.payloadTooLarge, 413), (.budgetExceeded, 402),
-        (.queueFull, 429), (.unavailable, 503),
+        (.queueFull, 429), (.unavailable, 503), (.methodNotAllowed, 405),
     ]
 
     /// SPEC.md, FUSE mapping, against the platform's own constants.
     static let errnoTable: [(FSError.Code, Int32)] = [
         (.notFound, ENOENT), (.permissionDenied, EACCES), (.unauthorized, EACCES), (.alreadyExists, EEXIST), (.isDirectory, EISDIR),
         (.notDirectory, ENOTDIR), (.invalidPath, EINVAL), (.invalidInput, EINVAL), (.payloadTooLarge, EFBIG), (.budgetExceeded, EDQUOT),
-        (.queueFull, EAGAIN), (.unavailable, EIO),
+        (.queueFull, EAGAIN), (.unavailable, EIO), (.methodNotAllowed, EOPNOTSUPP),
     ]
 
     @Test func everyCodeHasOneHTTPStatus() {
@@ -29,8 +29,8 @@ import Testing
 
     @Test func codesAreSPECNames() {
         #expect(FSError.Code.allCases.map(\.rawValue).sorted() == [
-            "already_exists", "budget_exceeded", "invalid_input", "invalid_path", "is_directory", "not_directory", "not_found",
-            "payload_too_large", "permission_denied", "queue_full", "unauthorized", "unavailable",
+            "already_exists", "budget_exceeded", "invalid_input", "invalid_path", "is_directory", "method_not_allowed", "not_directory",
+            "not_found", "payload_too_large", "permission_denied", "queue_full", "unauthorized", "unavailable",
         ])
     }
 
