@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Faults against a live agentd (needs root: it mounts small tmpfs file systems):
+
+  - the disk fills: writes are refused with 503 unavailable (JSON, Retry-After), reads keep
+    working, nothing is half-written, and writes work again when space returns;
+  - another process holds the database's write lock: the same (after agentd's 5 s busy
+    timeout), and it recovers when the lock is released;
+  - a watcher that never reads: agentd's memory stays bounded and ticks go on.
+
+Usage: faults.py --bin DIR   (prints ok/FAIL lines; exits 1 on any failure)
+"""
+import argparse
+import http.client
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+
+failures = 0
+
+
+def ok(what):
+    print(f"ok   {what}", flush=True)
+
+
+def fail(what, why):
+    global failures
+    failures += 1
+    print(f"FAIL {what}: {why}", flush=True)
+
+
+class Agentd:
+    def __init__(self, bin_dir, data):
+        self.bin_dir, self.data = bin_dir, data
+
+    def start(self):
+        self.log = self.data + ".log"
+        self.proc = subprocess.Popen([f"{self.bin_dir}/agentd", "--data", self.data, "--listen", "127.0.0.1:0", "--log-level", "error"],
+                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        for _ in range(200):
+            marks = [l for l in open(self.log).read().splitlines() if "listening on http://127.0.0.1:" in l]
+            if marks:
+                self.port = int(marks[-1].rsplit(":", 1)[1])
+                self.token = open(os.path.join(self.data, "token")).read().strip()
+                return
+            time.sleep(0.05)
+        raise SystemExit("agentd did not start: " + open(self.log).read()[-1000:])
+
+    def req(self, method, path, body=None, timeout=10):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c.request(method, path, body=body, headers={"Authorization": f"Bearer {self.token}"})
+        r = c.getresponse()
+        out = (r.status, r.read(), r.getheader("Retry-After"))
+        c.close()
+        return out
+
+    def rss_kb(self):
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def refused_cleanly(what, result):
+    status, body, retry = result
+    try:
+        code = json.loads(body)["error"]["code"]
+    except Exception:
+        code = None
+    if status == 503 and code == "unavailable":
+        ok(f"{what}: 503 unavailable" + (f", Retry-After {retry}" if retry else ""))
+    else:
+        fail(what, f"status {status} body {body[:150]!r}")
+
+
+def fault_cycle(bin_dir, root, name, break_it, fix_it):
+    """Runs agentd on a small tmpfs, breaks the file system, checks, repairs, checks."""
+    mnt = os.path.join(root, name)
+    os.makedirs(mnt)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt], check=True)
+    d = Agentd(bin_dir, os.path.join(mnt, "data"))
+    try:
+        d.start()
+        d.req("POST", "/agents", json.dumps({"id": "a", "kind": "echo", "config": {"inbox": {"max_depth": 1000000}}}).encode())
+        d.req("PUT", "/agents/a/ctl", b"pause")
+        for i in range(20):
+            d.req("POST", "/agents/a/inbox", json.dumps({"id": f"before-{i}", "body": "x" * 100}).encode())
+        depth_before = json.loads(d.req("GET", "/agents/a/status")[1])["queue_depth"]
+        break_it(mnt)
+        # Writes until one is refused (a full disk may take a few); every refusal must be clean.
+        refusal, sent = None, 0
+        for i in range(5000):
+            r = d.req("POST", "/agents/a/inbox", json.dumps({"id": f"during-{i}", "body": "y" * 2000}).encode())
+            if r[0] >= 300:
+                refusal = r
+                break
+            sent += 1
+        if refusal is None:
+            fail(f"{name}: a write is refused", "5000 writes accepted")
+        else:
+            refused_cleanly(f"{name}: write refused", refusal)
+            small = d.req("PUT", "/agents/a/goals/g.json", b'{"aim":"x"}')
+            if small[0] < 300:
+                ok(f"{name}: a small goal write still fit ({small[0]})")
+            else:
+                refused_cleanly(f"{name}: goal write refused", small)
+        st = d.req("GET", "/agents/a/status")
+        if st[0] == 200:
+            depth = json.loads(st[1])["queue_depth"]
+            ok(f"{name}: reads keep working (queue_depth {depth}, {sent} accepted before the refusal)")
+            if depth != depth_before + sent:
+                fail(f"{name}: acknowledged writes are all there", f"depth {depth}, expected {depth_before + sent}")
+        else:
+            fail(f"{name}: reads keep working", st)
+        inbox = d.req("GET", "/agents/a/inbox")
+        ok(f"{name}: inbox readable") if inbox[0] == 200 else fail(f"{name}: inbox readable", inbox[0])
+        fix_it(mnt)
+        time.sleep(0.2)
+        r = d.req("POST", "/agents/a/inbox", json.dumps({"id": "after", "body": "z"}).encode())
+        ok(f"{name}: writes work again once repaired") if r[0] == 202 else fail(f"{name}: writes after repair", r[:2])
+        if d.proc.poll() is not None:
+            fail(f"{name}: agentd still running", f"exit {d.proc.returncode}")
+        d.stop()
+        conn = sqlite3.connect(os.path.join(d.data, "agentd.sqlite"))
+        ic = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        ids = {row[0] for row in conn.execute("SELECT env_id FROM inbox")}
+        conn.close()
+        ok(f"{name}: integrity_check ok") if ic == "ok" else fail(f"{name}: integrity_check", ic)
+        if "after" in ids:
+            ok(f"{name}: the write after repair is stored")
+        else:
+            fail(f"{name}: the write after repair is stored", "missing")
+    finally:
+        try:
+            d.proc.kill()
+        except Exception:
+            pass
+        subprocess.run(["umount", "-l", mnt])
+
+
+def never_reading_watcher(bin_dir, root):
+    d = Agentd(bin_dir, os.path.join(root, "watch-data"))
+    d.start()
+    try:
+        d.req("POST", "/agents", json.dumps({"id": "w", "kind": "echo"}).encode())
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(f"GET /agents/w/logs/trace?watch=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {d.token}\r\n\r\n".encode())
+        time.sleep(0.5)
+        rss = [d.rss_kb()]
+        body = "p" * 2000
+        for batch in range(5):
+            for i in range(300):
+                d.req("POST", "/agents/w/inbox", f"{body}{batch}-{i}".encode())
+            time.sleep(0.5)
+            rss.append(d.rss_kb())
+        deadline = time.time() + 20
+        ticks = 0
+        while time.time() < deadline:
+            ticks = json.loads(d.req("GET", "/agents/w/status")[1])["tick_count"]
+            if ticks >= 1500:
+                break
+            time.sleep(0.2)
+        ok(f"ticks unaffected by a watcher that never reads ({ticks} ticks)") if ticks >= 1500 else fail("ticks go on", ticks)
+        growth = rss[-1] - rss[1]
+        print(f"     RSS samples (KB): {rss}")
+        if growth < 64 * 1024:
+            ok(f"memory bounded with a never-reading watcher (RSS {rss[1] // 1024} -> {rss[-1] // 1024} MB)")
+        else:
+            fail("memory bounded", f"RSS grew {growth // 1024} MB")
+        s.close()
+    finally:
+        d.stop()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    args = p.parse_args()
+    root = tempfile.mkdtemp(prefix="agentns-faults.")
+
+    def fill(mnt):
+        free = os.statvfs(mnt)
+        with open(os.path.join(mnt, "filler"), "wb") as f:
+            f.write(b"\0" * max(0, free.f_bavail * free.f_frsize - 64 * 1024))
+
+    fault_cycle(args.bin, root, "disk-full", fill, lambda mnt: os.unlink(os.path.join(mnt, "filler")))
+    holder = {}
+
+    def lock(mnt):  # another process takes the database's write lock and keeps it
+        conn = sqlite3.connect(os.path.join(mnt, "data", "agentd.sqlite"), isolation_level=None, timeout=10)
+        conn.execute("BEGIN EXCLUSIVE")
+        holder["conn"] = conn
+
+    def unlock(mnt):
+        holder["conn"].execute("ROLLBACK")
+        holder["conn"].close()
+
+    fault_cycle(args.bin, root, "locked", lock, unlock)
+    never_reading_watcher(args.bin, root)
+    print(f"{'FAILED' if failures else 'passed'}: faults ({failures} failures)")
+    raise SystemExit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
