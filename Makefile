@@ -32,12 +32,15 @@ test: deps
 	python3 Tests/fire/faults.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 5
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3 --via fuse --senders 16
+	python3 Tests/fire/soak.py --bin $$($(SWIFT) build --show-bin-path) --minutes 2
 
-# The long proofs (release build, about 15 minutes): 100 crash rounds over HTTP, 10 through FUSE.
+# The long proofs (release build, about 50 minutes): 100 crash rounds over HTTP, 10 through
+# FUSE, and a 30-minute soak of mixed load.
 soak: deps
 	$(SWIFT) build -c release
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build -c release --show-bin-path) --rounds 100
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build -c release --show-bin-path) --rounds 10 --via fuse --senders 16
+	python3 Tests/fire/soak.py --bin $$($(SWIFT) build -c release --show-bin-path) --minutes 30
 
 # Benchmarks in release mode; prints figures and ratios against baselines measured in the same run.
 bench: deps
