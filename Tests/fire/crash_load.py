@@ -18,11 +18,9 @@ Prints one line of counts per round; exits 1 on any violation.
 Usage: crash_load.py --bin DIR [--rounds 5] [--senders 64] [--agents 16] [--via http|fuse]
 """
 import argparse
-import http.client
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,62 +28,7 @@ import tempfile
 import threading
 import time
 
-
-class Agentd:
-    def __init__(self, bin_dir, data):
-        self.bin_dir, self.data, self.port, self.proc = bin_dir, data, 0, None
-
-    def start(self):
-        log = open(os.path.join(self.data + ".log"), "a")
-        self.proc = subprocess.Popen(
-            [f"{self.bin_dir}/agentd", "--data", self.data, "--listen", f"127.0.0.1:{self.port}", "--log-level", "warning"],
-            stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.port == 0:
-                try:
-                    text = open(self.data + ".log").read()
-                    marks = [l for l in text.splitlines() if "listening on http://127.0.0.1:" in l]
-                    if marks:
-                        self.port = int(marks[-1].rsplit(":", 1)[1])
-                except OSError:
-                    pass
-            if self.port and self.ready():
-                self.token = open(os.path.join(self.data, "token")).read().strip()
-                return
-            if self.proc.poll() is not None:
-                raise SystemExit(f"agentd exited: {open(self.data + '.log').read()[-2000:]}")
-            time.sleep(0.05)
-        raise SystemExit("agentd did not start in 20 s")
-
-    def ready(self):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-            c.request("GET", "/runtime/status")
-            return c.getresponse().status == 200
-        except OSError:
-            return False
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
-
-    def request(self, method, path, body=None, timeout=5):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        headers = {"Authorization": f"Bearer {self.token}"}
-        c.request(method, path, body=body, headers=headers)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, data
-
-
-def lines(data):
-    return [json.loads(l) for l in data.decode().splitlines() if l.strip()]
+from firelib import Agentd, lines
 
 
 class Sender(threading.Thread):
@@ -106,7 +49,7 @@ class Sender(threading.Thread):
             finally:
                 os.close(fd)  # the commit; its error is the close's
             return True
-        status, _ = self.d.request("POST", f"/agents/{self.agent}/inbox", body, timeout=2)
+        status, _, _ = self.d.request("POST", f"/agents/{self.agent}/inbox", body, timeout=2)
         return status in (200, 201, 202)
 
     def run(self):
@@ -140,9 +83,9 @@ def check_round(d, agents, senders, round_no):
         d.request("PUT", f"/agents/{a}/ctl", b"pause")
     time.sleep(0.3)  # a tick already running finishes; paused agents start no new ones
     for a in agents:
-        _, inbox = d.request("GET", f"/agents/{a}/inbox")
+        _, inbox, _ = d.request("GET", f"/agents/{a}/inbox")
         pending |= {e["id"] for e in lines(inbox)}
-        _, outbox = d.request("GET", f"/agents/{a}/outbox")
+        _, outbox, _ = d.request("GET", f"/agents/{a}/outbox")
         for e in lines(outbox):
             rid = e.get("in_reply_to")
             if rid is None:
@@ -150,13 +93,13 @@ def check_round(d, agents, senders, round_no):
             answered[rid] = answered.get(rid, 0) + 1
             sender, seq = rid.rsplit("-", 1)
             order.setdefault(sender, []).append(int(seq))
-        status, listing = d.request("GET", f"/agents/{a}/deadletter/list")
+        status, listing, _ = d.request("GET", f"/agents/{a}/deadletter/list")
         if status == 200:
             for e in lines(listing):
                 dead.add(e.get("id") or e.get("envelope", {}).get("id"))
-        _, st = d.request("GET", f"/agents/{a}/status")
+        _, st, _ = d.request("GET", f"/agents/{a}/status")
         ticks = json.loads(st)["tick_count"]
-        _, traj = d.request("GET", f"/agents/{a}/logs/trajectory")
+        _, traj, _ = d.request("GET", f"/agents/{a}/logs/trajectory")
         if ticks != len(lines(traj)):
             problems.append(f"{a}: tick_count {ticks} but {len(lines(traj))} trajectory lines")
     acked = [i for s in senders for i in s.acked]
@@ -205,7 +148,7 @@ def main():
         for r in range(1, args.rounds + 1):
             agents = [f"r{r}a{i}" for i in range(args.agents)]
             for a in agents:
-                d.request("POST", "/agents", json.dumps({"id": a, "kind": "echo", "config": {"inbox": {"max_depth": 100000}}}).encode())
+                d.create(a, config={"inbox": {"max_depth": 100000}})
             stop = threading.Event()
             senders = [Sender(d, agents[k % len(agents)], f"r{r}s{k}", stop, args.via, mount) for k in range(args.senders)]
             for s in senders:

@@ -10,7 +10,6 @@
 Usage: faults.py --bin DIR   (prints ok/FAIL lines; exits 1 on any failure)
 """
 import argparse
-import http.client
 import json
 import os
 import socket
@@ -19,57 +18,15 @@ import subprocess
 import tempfile
 import time
 
-failures = 0
+from firelib import Agentd, Report
 
-
-def ok(what):
-    print(f"ok   {what}", flush=True)
-
-
-def fail(what, why):
-    global failures
-    failures += 1
-    print(f"FAIL {what}: {why}", flush=True)
-
-
-class Agentd:
-    def __init__(self, bin_dir, data):
-        self.bin_dir, self.data = bin_dir, data
-
-    def start(self):
-        self.log = self.data + ".log"
-        self.proc = subprocess.Popen([f"{self.bin_dir}/agentd", "--data", self.data, "--listen", "127.0.0.1:0", "--log-level", "error"],
-                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
-        for _ in range(200):
-            marks = [l for l in open(self.log).read().splitlines() if "listening on http://127.0.0.1:" in l]
-            if marks:
-                self.port = int(marks[-1].rsplit(":", 1)[1])
-                self.token = open(os.path.join(self.data, "token")).read().strip()
-                return
-            time.sleep(0.05)
-        raise SystemExit("agentd did not start: " + open(self.log).read()[-1000:])
-
-    def req(self, method, path, body=None, timeout=10):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        c.request(method, path, body=body, headers={"Authorization": f"Bearer {self.token}"})
-        r = c.getresponse()
-        out = (r.status, r.read(), r.getheader("Retry-After"))
-        c.close()
-        return out
-
-    def rss_kb(self):
-        for line in open(f"/proc/{self.proc.pid}/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+R = Report()
+ok, fail = R.ok, R.fail
 
 
 def refused_cleanly(what, result):
-    status, body, retry = result
+    status, body, headers = result
+    retry = headers.get("Retry-After")
     try:
         code = json.loads(body)["error"]["code"]
     except Exception:
@@ -88,16 +45,16 @@ def fault_cycle(bin_dir, root, name, break_it, fix_it):
     d = Agentd(bin_dir, os.path.join(mnt, "data"))
     try:
         d.start()
-        d.req("POST", "/agents", json.dumps({"id": "a", "kind": "echo", "config": {"inbox": {"max_depth": 1000000}}}).encode())
-        d.req("PUT", "/agents/a/ctl", b"pause")
+        d.create("a", config={"inbox": {"max_depth": 1000000}})
+        d.request("PUT", "/agents/a/ctl", b"pause")
         for i in range(20):
-            d.req("POST", "/agents/a/inbox", json.dumps({"id": f"before-{i}", "body": "x" * 100}).encode())
-        depth_before = json.loads(d.req("GET", "/agents/a/status")[1])["queue_depth"]
+            d.request("POST", "/agents/a/inbox", json.dumps({"id": f"before-{i}", "body": "x" * 100}).encode())
+        depth_before = json.loads(d.request("GET", "/agents/a/status")[1])["queue_depth"]
         break_it(mnt)
         # Writes until one is refused (a full disk may take a few); every refusal must be clean.
         refusal, sent = None, 0
         for i in range(5000):
-            r = d.req("POST", "/agents/a/inbox", json.dumps({"id": f"during-{i}", "body": "y" * 2000}).encode())
+            r = d.request("POST", "/agents/a/inbox", json.dumps({"id": f"during-{i}", "body": "y" * 2000}).encode())
             if r[0] >= 300:
                 refusal = r
                 break
@@ -106,12 +63,12 @@ def fault_cycle(bin_dir, root, name, break_it, fix_it):
             fail(f"{name}: a write is refused", "5000 writes accepted")
         else:
             refused_cleanly(f"{name}: write refused", refusal)
-            small = d.req("PUT", "/agents/a/goals/g.json", b'{"aim":"x"}')
+            small = d.request("PUT", "/agents/a/goals/g.json", b'{"aim":"x"}')
             if small[0] < 300:
                 ok(f"{name}: a small goal write still fit ({small[0]})")
             else:
                 refused_cleanly(f"{name}: goal write refused", small)
-        st = d.req("GET", "/agents/a/status")
+        st = d.request("GET", "/agents/a/status")
         if st[0] == 200:
             depth = json.loads(st[1])["queue_depth"]
             ok(f"{name}: reads keep working (queue_depth {depth}, {sent} accepted before the refusal)")
@@ -119,12 +76,12 @@ def fault_cycle(bin_dir, root, name, break_it, fix_it):
                 fail(f"{name}: acknowledged writes are all there", f"depth {depth}, expected {depth_before + sent}")
         else:
             fail(f"{name}: reads keep working", st)
-        inbox = d.req("GET", "/agents/a/inbox")
+        inbox = d.request("GET", "/agents/a/inbox")
         ok(f"{name}: inbox readable") if inbox[0] == 200 else fail(f"{name}: inbox readable", inbox[0])
         fix_it(mnt)
         time.sleep(0.2)
-        r = d.req("POST", "/agents/a/inbox", json.dumps({"id": "after", "body": "z"}).encode())
-        ok(f"{name}: writes work again once repaired") if r[0] == 202 else fail(f"{name}: writes after repair", r[:2])
+        r = d.request("POST", "/agents/a/inbox", json.dumps({"id": "after", "body": "z"}).encode())
+        R.check(f"{name}: writes work again once repaired", r[0] == 202, r[:2])
         if d.proc.poll() is not None:
             fail(f"{name}: agentd still running", f"exit {d.proc.returncode}")
         d.stop()
@@ -149,22 +106,22 @@ def never_reading_watcher(bin_dir, root):
     d = Agentd(bin_dir, os.path.join(root, "watch-data"))
     d.start()
     try:
-        d.req("POST", "/agents", json.dumps({"id": "w", "kind": "echo"}).encode())
+        d.create("w")
         s = socket.create_connection(("127.0.0.1", d.port))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.sendall(f"GET /agents/w/logs/trace?watch=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {d.token}\r\n\r\n".encode())
         time.sleep(0.5)
-        rss = [d.rss_kb()]
+        rss = [d.proc_status()[0]]
         body = "p" * 2000
         for batch in range(5):
             for i in range(300):
-                d.req("POST", "/agents/w/inbox", f"{body}{batch}-{i}".encode())
+                d.request("POST", "/agents/w/inbox", f"{body}{batch}-{i}".encode())
             time.sleep(0.5)
-            rss.append(d.rss_kb())
+            rss.append(d.proc_status()[0])
         deadline = time.time() + 20
         ticks = 0
         while time.time() < deadline:
-            ticks = json.loads(d.req("GET", "/agents/w/status")[1])["tick_count"]
+            ticks = json.loads(d.request("GET", "/agents/w/status")[1])["tick_count"]
             if ticks >= 1500:
                 break
             time.sleep(0.2)
@@ -205,8 +162,7 @@ def main():
 
     fault_cycle(args.bin, root, "locked", lock, unlock)
     never_reading_watcher(args.bin, root)
-    print(f"{'FAILED' if failures else 'passed'}: faults ({failures} failures)")
-    raise SystemExit(1 if failures else 0)
+    R.finish("faults")
 
 
 if __name__ == "__main__":

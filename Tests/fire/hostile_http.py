@@ -7,40 +7,17 @@ Every hostile request must be refused with a 4xx and a JSON error (never a 5xx, 
 Usage: hostile_http.py --bin DIR     (prints ok/FAIL lines; exits 1 on any failure)
 """
 import argparse
-import http.client
 import json
 import os
 import socket
-import subprocess
 import tempfile
 import threading
 import time
 
-failures = 0
+from firelib import Agentd, Report
 
-
-def ok(what):
-    print(f"ok   {what}", flush=True)
-
-
-def fail(what, why):
-    global failures
-    failures += 1
-    print(f"FAIL {what}: {why}", flush=True)
-
-
-def start(bin_dir, work):
-    data = os.path.join(work, "data")
-    log = open(os.path.join(work, "agentd.log"), "w")
-    proc = subprocess.Popen([f"{bin_dir}/agentd", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warning",
-                             "--head-timeout", "2", "--body-timeout", "3"], stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(200):
-        text = open(os.path.join(work, "agentd.log")).read()
-        marks = [l for l in text.splitlines() if "listening on http://127.0.0.1:" in l]
-        if marks:
-            return proc, int(marks[-1].rsplit(":", 1)[1]), open(os.path.join(data, "token")).read().strip()
-        time.sleep(0.05)
-    raise SystemExit("agentd did not start")
+R = Report()
+ok, fail = R.ok, R.fail
 
 
 def raw(port, request, timeout=5):
@@ -73,18 +50,13 @@ def main():
     p.add_argument("--bin", required=True)
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix="agentns-hostile.")
-    proc, port, token = start(args.bin, work)
+    d = Agentd(args.bin, os.path.join(work, "data"), "--head-timeout", "2", "--body-timeout", "3").start()
+    port, token, proc = d.port, d.token, d.proc
     auth = f"Authorization: Bearer {token}\r\n".encode()
 
     def req(method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        h = {"Authorization": f"Bearer {token}"}
-        h.update(headers or {})
-        c.request(method, path, body=body, headers=h)
-        r = c.getresponse()
-        out = (r.status, r.read())
-        c.close()
-        return out
+        status, data, _ = d.request(method, path, body, timeout=5, headers=headers)
+        return status, data
 
     try:
         req("POST", "/agents", json.dumps({"id": "a", "kind": "echo"}).encode())
@@ -195,14 +167,12 @@ def main():
             ok("agentd never crashed")
         else:
             fail("agentd never crashed", f"exit {proc.returncode}")
-        log = open(os.path.join(work, "agentd.log")).read()
+        log = open(d.log).read()
         if "Fatal error" in log or "Stack dump" in log:
             fail("no stack traces in the log", log[-500:])
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-    print(f"{'FAILED' if failures else 'passed'}: hostile HTTP input ({failures} failures)")
-    raise SystemExit(1 if failures else 0)
+        d.stop()
+    R.finish("hostile HTTP input")
 
 
 if __name__ == "__main__":

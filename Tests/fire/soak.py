@@ -4,12 +4,11 @@
 Load: HTTP senders, manual ticks, SSE watchers that come and go, reads through an agentfs
 mount (cat, ls, stat), and agents created and deleted. Every SAMPLE seconds agentd's RSS,
 file descriptors and threads are read from /proc. Passes when, after a warm-up of a quarter
-of the run, the last third's mean RSS is within 5% (plus 2 MB of slack) of the first
-third's, descriptors and threads end where they were, and no request got a 5xx.
+of the run, the last third's mean RSS is within 5% of the first
+third's (plus --slack-mb for caches still filling in a short run), descriptors and threads end where they were, and no request got a 5xx.
 Usage: soak.py --bin DIR [--minutes 2] [--sample 10]
 """
 import argparse
-import http.client
 import json
 import os
 import random
@@ -19,27 +18,21 @@ import tempfile
 import threading
 import time
 
+from firelib import Agentd
+
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bin", required=True)
     p.add_argument("--minutes", type=float, default=2)
     p.add_argument("--sample", type=float, default=10)
+    p.add_argument("--slack-mb", type=float, default=4, help="RSS growth allowed on top of 5%% (caches filling)")
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix="agentns-soak.")
     data, mnt = os.path.join(work, "data"), os.path.join(work, "mnt")
     os.makedirs(mnt)
-    log = os.path.join(work, "agentd.log")
-    proc = subprocess.Popen([f"{args.bin}/agentd", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "error"],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    port = None
-    for _ in range(200):
-        marks = [l for l in open(log).read().splitlines() if "listening on http://127.0.0.1:" in l]
-        if marks:
-            port = int(marks[-1].rsplit(":", 1)[1])
-            break
-        time.sleep(0.05)
-    token = open(os.path.join(data, "token")).read().strip()
+    d = Agentd(args.bin, data).start()
+    proc, port, token = d.proc, d.port, d.token
     subprocess.run([f"{args.bin}/agentfs", "mount", f"http://127.0.0.1:{port}", mnt, "--token", token], check=True,
                    stdout=subprocess.DEVNULL)
     errors, counts, lock = [], {}, threading.Lock()
@@ -50,14 +43,10 @@ def main():
             counts[what] = counts.get(what, 0) + 1
 
     def req(method, path, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        c.request(method, path, body=body, headers={"Authorization": f"Bearer {token}"})
-        r = c.getresponse()
-        r.read()
-        c.close()
-        if r.status >= 500:
-            errors.append(f"{method} {path}: {r.status}")
-        return r.status
+        status = d.request(method, path, body)[0]
+        if status >= 500:
+            errors.append(f"{method} {path}: {status}")
+        return status
 
     agents = [f"s{i}" for i in range(8)]
     for a in agents:
@@ -120,8 +109,8 @@ def main():
         t.start()
 
     def sample():
-        status = {l.split(":")[0]: l.split()[1] for l in open(f"/proc/{proc.pid}/status") if ":" in l and len(l.split()) > 1}
-        return int(status["VmRSS"]) // 1024, len(os.listdir(f"/proc/{proc.pid}/fd")), int(status["Threads"])
+        rss, fds, threads = d.proc_status()
+        return rss // 1024, fds, threads
 
     samples = []
     end = time.time() + args.minutes * 60
@@ -146,7 +135,7 @@ def main():
     first = sum(s[0] for s in warm[:third]) / third
     last = sum(s[0] for s in warm[-third:]) / third
     growth = (last - first) / first if first else 0
-    if last > first * 1.05 + 2:
+    if last > first * 1.05 + args.slack_mb:
         problems.append(f"RSS grew {growth * 100:.1f}% ({first:.0f} -> {last:.0f} MB)")
     if settled and settled[1] > samples[0][1] + 4:
         problems.append(f"file descriptors grew: {samples[0][1]} -> {settled[1]} after the load stopped")

@@ -23,16 +23,7 @@ expect() {
     bad "$name" "exit $rc (want $want_rc); stdout: $out; stderr: $(cat "$WORK/stderr")"; fi
 }
 
-start_agentd() {
-  "$BIN/agentd" --data "$WORK/data" --listen "127.0.0.1:${1:-0}" >"$WORK/agentd.log" 2>&1 &
-  AGENTD_PID=$!
-  for _ in $(seq 1 100); do
-    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/agentd.log" | grep -o '[0-9]*$')
-    [ -n "$PORT" ] && break
-    sleep 0.1
-  done
-  [ -n "$PORT" ] || { echo "agentd did not start:"; cat "$WORK/agentd.log"; exit 1; }
-}
+. "$(dirname "$0")/lib.sh"
 
 start_agentd
 export AGENTD_URL="http://127.0.0.1:$PORT" AGENTD_DATA="$WORK/data"

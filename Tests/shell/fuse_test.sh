@@ -30,21 +30,13 @@ mounted() { grep -q " $1 fuse.agentfs " /proc/mounts; }
 # eventually SECONDS COMMAND...: true once COMMAND succeeds.
 eventually() { local n=$(($1 * 10)); shift; for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
 
-start_agentd() {
-  local extra=()
-  [ "$MODE" = inprocess ] && extra=(--mount "$MNT")
-  "$BIN/agentd" --data "$WORK/data" --listen "127.0.0.1:${1:-0}" "${extra[@]}" >>"$WORK/agentd.log" 2>&1 &
-  AGENTD_PID=$!
-  PORT=""
-  for _ in $(seq 1 100); do
-    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/agentd.log" | tail -1 | grep -o '[0-9]*$')
-    [ -n "$PORT" ] && break
-    sleep 0.1
-  done
-  [ -n "$PORT" ] || { echo "agentd did not start:"; cat "$WORK/agentd.log"; exit 1; }
+. "$HERE/lib.sh"
+# In-process mode mounts from agentd itself.
+start_mode_agentd() {
+  if [ "$MODE" = inprocess ]; then start_agentd "${1:-0}" --mount "$MNT"; else start_agentd "${1:-0}"; fi
 }
 
-start_agentd
+start_mode_agentd
 export AGENTD_URL="http://127.0.0.1:$PORT" AGENTD_DATA="$WORK/data"
 T=$(cat "$WORK/data/token")
 CTL="$BIN/agentctl"
@@ -125,7 +117,7 @@ if [ "$MODE" = remote ]; then
   start=$(date +%s)
   if python3 "$HERE/fuse_checks.py" unreachable "$MNT" scout >"$WORK/py.out" 2>&1; then ok "agentd gone: EIO"; else bad "agentd gone: EIO" "$(cat "$WORK/py.out")"; fi
   check "the EIO came within 5 s" test $(($(date +%s) - start)) -le 5
-  start_agentd "$PORT"
+  start_mode_agentd "$PORT"
   check "the mount recovers when agentd returns" eventually 10 sh -c "grep -q '\"id\":\"scout\"' '$A/status'"
 
   # A stale mount (agentfs killed) is cleared by the next mount, with a message.
