@@ -164,7 +164,7 @@ paths:
           description: This document
           content:
             application/yaml:
-              schema: {type: string}
+              schema: {type: object, required: [openapi, paths]}
         "401": {$ref: "#/components/responses/Error"}
   /agents:
     get:

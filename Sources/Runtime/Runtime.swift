@@ -69,6 +69,7 @@ public final class Runtime: Sendable {
     public func deleteAgent(_ rawID: String) async throws {
         let id = try AgentID.validate(rawID)
         try await store.deleteAgent(id)
+        _ = derived.withLock { $0.removeValue(forKey: id) }
         feeds.evict(agent: id, all: true)
         engine.alarmsChanged()
     }

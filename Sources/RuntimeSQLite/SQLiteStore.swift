@@ -86,6 +86,7 @@ public final class SQLiteStore: AgentStore {
                 try conn.query("DELETE FROM \(table) WHERE agent = ?", .text(id))
             }
         }
+        _ = rows.withLock { $0.removeValue(forKey: id) }
     }
 
     public func agent(_ id: String) async throws -> AgentRecord? {
