@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what agentns needs to build and test, if any of it is missing:
-# Debian packages (C libraries, fuse3 for mounts, curl) and the Python modules the OpenAPI and metrics checks use.
+# Debian packages (C libraries, fuse3 for mounts, curl) and the Python tools the OpenAPI, metrics and
+# fuzzing checks use (schemathesis).
 # Idempotent and quiet when everything is present.
 set -euo pipefail
 need=(pkg-config libsqlite3-dev libsecp256k1-dev libfuse3-dev fuse3 curl python3)
@@ -17,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-if ! python3 -c "import yaml, openapi_spec_validator, prometheus_client" 2>/dev/null; then
-  echo "installing: pyyaml openapi-spec-validator prometheus-client (pip)"
-  python3 -m pip install -q pyyaml openapi-spec-validator prometheus-client
+if ! python3 -c "import yaml, openapi_spec_validator, prometheus_client" 2>/dev/null || ! command -v schemathesis >/dev/null; then
+  echo "installing: pyyaml openapi-spec-validator prometheus-client schemathesis (pip)"
+  python3 -m pip install -q pyyaml openapi-spec-validator prometheus-client schemathesis
 fi

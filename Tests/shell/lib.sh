@@ -7,7 +7,7 @@ start_agentd() {
   AGENTD_PID=$!
   PORT=""
   for _ in $(seq 1 100); do
-    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/agentd.log" | grep -o '[0-9]*$')
+    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/agentd.log" | grep -o '[0-9]*$' || true)
     [ -n "$PORT" ] && break
     sleep 0.1
   done
