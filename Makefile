@@ -30,6 +30,7 @@ test: deps
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh inprocess
 	python3 Tests/fire/hostile_http.py --bin $$($(SWIFT) build --show-bin-path)
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/fire/schemathesis.sh
+	python3 Tests/fire/auth_secrets.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/faults.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 5
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3 --via fuse --senders 16

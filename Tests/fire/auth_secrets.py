@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""The auth matrix over every documented route, and a scan for secrets.
+
+Every operation of /openapi.yaml is sent with no token, a wrong token, and an agent token for
+another agent: all refused (401, 401, 403) with nothing changed. An agent's own token is
+refused where its mount table says so (config read-only, identity sign-only, a disabled
+mount). Then every readable file of every agent, every error body seen, /metrics and
+agentd's log (at trace level) are searched for the agents' private keys (read from the
+database) and for every token value: none may appear.
+Usage: auth_secrets.py --bin DIR
+"""
+import argparse
+import http.client
+import json
+import os
+import sqlite3
+import tempfile
+
+import yaml
+
+from firelib import Agentd, Report
+
+R = Report()
+
+
+def call(d, method, path, token, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    c.request(method, path, body=body, headers=headers)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    args = p.parse_args()
+    work = tempfile.mkdtemp(prefix="agentns-auth.")
+    d = Agentd(args.bin, os.path.join(work, "data"), "--log-level", "trace").start()
+    seen = []  # every body received, scanned for secrets at the end
+    try:
+        d.create("a", config={"access": {"/goals": "disabled"}})
+        d.create("b")
+        d.request("PUT", "/agents/a/goals/g.json", b'{"aim":"x"}')
+        d.request("POST", "/agents/a/inbox", b"hello")
+        tok_a = json.loads(d.request("POST", "/agents/a/tokens")[1])["token"]
+        tok_b = json.loads(d.request("POST", "/agents/b/tokens")[1])["token"]
+        doc = yaml.safe_load(d.request("GET", "/openapi.yaml")[1])
+        before = d.request("GET", "/agents/a/status")[1], d.request("GET", "/agents/a/config")[1], d.request("GET", "/agents")[1]
+
+        # 1. Every documented operation, on agent a, with no token, a wrong one, b's token.
+        refused, total = 0, 0
+        for path, item in doc["paths"].items():
+            for method in [m for m in item if m in ("get", "put", "post", "delete", "head")]:
+                concrete = path.replace("{id}", "a").replace("{goal}", "g.json")
+                public = concrete == "/runtime/status"
+                body = b'{"id":"zz","kind":"echo"}' if concrete == "/agents" else b"x"
+                for label, token, want in [("no token", None, 401), ("wrong token", "op_wrong", 401), ("another agent's token", tok_b, 403)]:
+                    if public:
+                        continue
+                    if label == "another agent's token" and not concrete.startswith("/agents/a"):
+                        want = 403 if method != "get" or concrete in ("/metrics",) else None  # b may list /agents (itself only)
+                    status, data = call(d, method.upper(), concrete, token, body if method in ("put", "post") else None)
+                    seen.append(data)
+                    total += 1
+                    if want is None or status == want:
+                        refused += 1
+                    else:
+                        R.fail(f"{method.upper()} {concrete} with {label}", f"status {status}, want {want}: {data[:100]!r}")
+        R.ok(f"auth matrix: {refused} of {total} requests refused as they should be")
+        after = d.request("GET", "/agents/a/status")[1], d.request("GET", "/agents/a/config")[1], d.request("GET", "/agents")[1]
+        R.check("nothing changed by refused requests", before == after, f"{before} -> {after}")
+        status, data = call(d, "GET", "/agents", tok_b)
+        R.check("another agent's token lists only its own agent", status == 200 and [x["id"] for x in json.loads(data)] == ["b"], data[:100])
+        status, data = call(d, "GET", "/metrics", tok_a)
+        R.check("metrics are for the operator only", status == 403, status)
+        status, data = call(d, "POST", "/agents/a/tokens", tok_a)
+        R.check("an agent cannot issue tokens", status == 403, status)
+
+        # 2. Agent a's own token under its mount table.
+        for method, path, body, want, why in [
+            ("GET", "/agents/a/status", None, 200, "status readable"),
+            ("PUT", "/agents/a/config", b"{}", 403, "config is read-only for agents"),
+            ("PUT", "/agents/a/status", b"{}", 403, "status is read-only"),
+            ("GET", "/agents/a/identity/pubkey", None, 200, "pubkey readable (sign-only)"),
+            ("POST", "/agents/a/identity/sign", b"data", 200, "sign allowed (sign-only)"),
+            ("GET", "/agents/a/goals/", None, 403, "goals disabled by config.access"),
+            ("GET", "/agents/a/goals/g.json", None, 403, "a goal under a disabled mount"),
+            ("PUT", "/agents/a/goals/h.json", b'{"aim":1}', 403, "writing under a disabled mount"),
+            ("DELETE", "/agents/a", None, 403, "an agent cannot delete itself"),
+        ]:
+            status, data = call(d, method, path, tok_a, body)
+            seen.append(data)
+            R.check(f"agent token: {why} ({method} {path} -> {want})", status == want, f"got {status}: {data[:100]!r}")
+
+        # 3. Secrets: private keys from the database, every token value.
+        conn = sqlite3.connect(os.path.join(d.data, "agentd.sqlite"))
+        keys = [bytes(row[0]).hex() for row in conn.execute("SELECT secret FROM identity")]
+        conn.close()
+        R.check("the test knows the private keys it looks for", len(keys) == 2, keys)
+        secrets = keys + [k.upper() for k in keys] + [d.token, tok_a, tok_b]
+
+        def walk(path):
+            status, data = call(d, "GET", path + "/", d.token)
+            if status != 200:
+                return
+            for e in json.loads(data):
+                child = f"{path}/{e['name']}"
+                if e["type"] == "dir":
+                    walk(child)
+                else:
+                    seen.append(call(d, "GET", child, d.token)[1])
+        for agent in ("a", "b"):
+            walk(f"/agents/{agent}")
+        seen.append(call(d, "GET", "/metrics", d.token)[1])
+        seen.append(call(d, "GET", "/runtime/status", None)[1])
+        d.stop()
+        seen.append(open(d.log, "rb").read())
+        leaks = [s[:12] for s in secrets for blob in seen if s.encode() in blob]
+        R.check(f"no private key or token in {len(seen)} bodies, files, metrics and the trace-level log", not leaks,
+                f"found {sorted(set(leaks))}")
+    finally:
+        d.stop()
+    R.finish("auth and secrets")
+
+
+if __name__ == "__main__":
+    main()
