@@ -9,9 +9,9 @@ struct AgentCtl: AsyncParsableCommand {
         commandName: "agentctl",
         abstract: "The operator's CLI for agentd.",
         discussion: """
-            Paths are agent paths: 'scout/status' is /agents/scout/status; '/runtime/status' is absolute.
-            The server is --url, else $AGENTD_URL, else http://127.0.0.1:5640. The token is --token,
-            else $AGENTD_TOKEN, else <data>/token of --data, $AGENTD_DATA or ~/.local/state/agentd.
+            Paths are agent paths: 'scout/status' is /agents/scout/status; '/runtime/status' is absolute. \
+            The server is --url, else $AGENTD_URL, else http://127.0.0.1:5640. The token is --token, \
+            else $AGENTD_TOKEN, else <data>/token of --data, $AGENTD_DATA or ~/.local/state/agentd. \
             Exit status: 0 success, 1 the server refused (its message on stderr), 2 bad usage.
             """,
         subcommands: [

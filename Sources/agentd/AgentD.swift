@@ -16,9 +16,9 @@ struct AgentD: AsyncParsableCommand {
         commandName: "agentd",
         abstract: "The agentns runtime: agents, tick engine, SQLite storage and the HTTP namespace.",
         discussion: """
-            On first start agentd creates the data directory, the database (agentd.sqlite) and the
-            operator token (<data>/token, mode 0600). Clients find the token there, or in
-            $AGENTD_TOKEN. SIGINT or SIGTERM stops it gracefully: it stops accepting, lets running
+            On first start agentd creates the data directory, the database (agentd.sqlite) and the \
+            operator token (<data>/token, mode 0600). Clients find the token there, or in \
+            $AGENTD_TOKEN. SIGINT or SIGTERM stops it gracefully: it stops accepting, lets running \
             ticks finish, closes watch streams and checkpoints the database.
             """
     )

@@ -14,9 +14,9 @@ struct AgentFS: AsyncParsableCommand {
         commandName: "agentfs",
         abstract: "Mount a running agentd's namespace with FUSE, the way 9pfuse mounts a 9P server.",
         discussion: """
-            The mount shows DIR/agents/<id>/... and DIR/runtime/status. cat reads, echo > replaces,
-            echo >> appends, rm removes, ls lists, and tail -f follows logs. A write is committed
-            when the file is closed, and the close reports any error (EACCES, EINVAL, EAGAIN, ...).
+            The mount shows DIR/agents/<id>/... and DIR/runtime/status. cat reads, echo > replaces, \
+            echo >> appends, rm removes, ls lists, and tail -f follows logs. A write is committed \
+            when the file is closed, and the close reports any error (EACCES, EINVAL, EAGAIN, ...). \
             An unreachable agentd gives EIO; the mount recovers when agentd is back.
             """,
         subcommands: [Mount.self, Unmount.self]
@@ -27,10 +27,10 @@ struct Mount: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Mount agentd's namespace at DIR.",
         discussion: """
-            Without --foreground agentfs returns once the mount is ready and keeps serving it in the
-            background; stop it with 'agentfs unmount DIR'. In the foreground SIGINT or SIGTERM
-            unmounts and exits. A stale mount left at DIR by a crash is cleared first.
-            The token is --token, else $AGENTD_TOKEN, else <data>/token. With an agent token the
+            Without --foreground agentfs returns once the mount is ready and keeps serving it in the \
+            background; stop it with 'agentfs unmount DIR'. In the foreground SIGINT or SIGTERM \
+            unmounts and exits. A stale mount left at DIR by a crash is cleared first. \
+            The token is --token, else $AGENTD_TOKEN, else <data>/token. With an agent token the \
             mount shows only that agent, under its mount table's access levels.
             """
     )
