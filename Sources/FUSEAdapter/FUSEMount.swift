@@ -123,16 +123,9 @@ public final class FUSEMount: @unchecked Sendable {
     func call<T: Sendable>(_ body: @escaping @Sendable () async throws -> T, success: (T) -> Int32) -> Int32 {
         let box = ResultBox<T>()
         let executor = CallingThreadExecutor()
-        if runsInline {
-            Task(executorPreference: executor) {
-                do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
-                executor.finish()
-            }
-        } else {
-            Task {
-                do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
-                executor.finish()
-            }
+        Task(executorPreference: runsInline ? executor : nil) {
+            do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+            executor.finish()
         }
         executor.runUntilFinished()
         switch box.result {

@@ -89,7 +89,7 @@ struct Mount: AsyncParsableCommand {
         client.timeout = .seconds(Int64(timeout))
         // Fail here, in the caller's terminal, if the server or the token is wrong.
         do { _ = try await client.list("/agents") } catch let e as FSError {
-            throw Failure("agentfs: \(e.message)")
+            throw Failure("\(e.message)")
         }
         do {
             try FUSEMount.prepare(dir) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
@@ -99,13 +99,13 @@ struct Mount: AsyncParsableCommand {
             return
         }
         let mount = FUSEMount(fileSystem: AgentFileSystem(client: client, attributeTimeout: attrTimeout), mountpoint: dir, allowOther: allowOther)
-        do { try mount.mount() } catch let e as FSError { throw Failure("agentfs: \(e.message)") }
+        do { try mount.mount() } catch let e as FSError { throw Failure("\(e.message)") }
         let signals = SignalHandlers([SIGINT, SIGTERM, SIGHUP]) { mount.unmount() }
         print("agentfs: \(url) mounted on \(mount.mountpoint)")
         fflush(nil)
         let status = await mount.run()
         signals.cancel()
-        if status != 0 { throw Failure("agentfs: the FUSE loop ended with status \(status)") }
+        if status != 0 { throw Failure("the FUSE loop ended with status \(status)") }
     }
 
     /// Starts this program again with --foreground in its own session, and returns when the
@@ -130,7 +130,7 @@ struct Mount: AsyncParsableCommand {
         defer { (cargs + cenv).forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, &cargs, &cenv)
-        guard rc == 0 else { throw Failure("agentfs: cannot start the background mount: \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw Failure("cannot start the background mount: \(String(cString: strerror(rc)))") }
         for _ in 0..<200 {
             if SystemMounts.isMounted(path), !SystemMounts.isStale(path) {
                 print("agentfs: \(url) mounted on \(path) (pid \(pid)); 'agentfs unmount \(path)' to stop")
@@ -138,12 +138,12 @@ struct Mount: AsyncParsableCommand {
             }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
-                throw Failure("agentfs: the mount process exited before the mount was ready; run with --foreground to see why")
+                throw Failure("the mount process exited before the mount was ready; run with --foreground to see why")
             }
             usleep(50_000)
         }
         kill(pid, SIGTERM)
-        throw Failure("agentfs: the mount did not appear within 10 s; run with --foreground to see why")
+        throw Failure("the mount did not appear within 10 s; run with --foreground to see why")
     }
 }
 
@@ -160,9 +160,9 @@ struct Unmount: ParsableCommand {
 
     func run() throws {
         let path = SystemMounts.absolute(dir)
-        guard SystemMounts.isMounted(path) else { throw Failure("agentfs: \(path) is not mounted") }
+        guard SystemMounts.isMounted(path) else { throw Failure("\(path) is not mounted") }
         do { try SystemMounts.detach(path, lazy: lazy || SystemMounts.isStale(path)) } catch let e as FSError {
-            throw Failure("agentfs: \(e.message)")
+            throw Failure("\(e.message)")
         }
     }
 }
@@ -187,5 +187,5 @@ final class SignalHandlers: @unchecked Sendable {  // sources are set once; canc
 /// A refusal: ArgumentParser prints "Error: <message>" on stderr and exits with status 1.
 struct Failure: Error, CustomStringConvertible {
     let description: String
-    init(_ message: String) { description = message.hasPrefix("agentfs: ") ? String(message.dropFirst(9)) : message }
+    init(_ message: String) { description = message }
 }
