@@ -4,9 +4,6 @@ public struct AgentHTTPOptions: Sendable {
     public var maxBodyBytes = 1 << 20
     /// Seconds between SSE comment lines that keep proxies from closing a quiet stream.
     public var heartbeatSeconds: Double = 15
-    /// Records an SSE stream may have queued for a slow client before it is closed (the client
-    /// resumes with Last-Event-ID).
-    public var watchBuffer = 1024
     /// Seconds an idle connection has to send a complete request head (slow clients are cut off).
     public var requestHeadSeconds: Double = 30
     /// Seconds a request has, from its head, to send its whole body.

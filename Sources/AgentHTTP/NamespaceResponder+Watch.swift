@@ -21,91 +21,56 @@ extension NamespaceResponder {
         } else {
             lastID = nil
         }
-        let stream = try await client.watch(path, after: lastID)  // errors here still get a JSON response
-        let heartbeat = options.heartbeatSeconds
-        let capacity = options.watchBuffer
+        let subscription = try await client.subscribe(path, after: lastID)  // errors here still get a JSON response
+        let heartbeat = Duration.milliseconds(Int64(options.heartbeatSeconds * 1000))
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             try await writer.write(ByteBuffer(string: ": watching \(path)\n\n"))
-            // Records are encoded into one pending buffer and written in batches: a tick's
-            // records go out in one write per watcher, not one each. A watcher whose pending
-            // records exceed the buffer is disconnected; it resumes with Last-Event-ID.
-            let pending = PendingEvents(limit: capacity)
-            let (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-            // Graceful shutdown ends the stream at once instead of waiting for the client.
+            // The connection pulls: each write carries every record that arrived while the last
+            // one was in flight (a tick's records in one write), and a connection that cannot keep
+            // up holds nothing but its place in the feed's ring; if the ring moves past it, it
+            // gets `reset`. A timer wakes the wait for the keep-alive comment; graceful shutdown
+            // wakes it to end the stream at once.
+            let stopping = Atomic<Bool>(false)
             try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    defer { pending.close(); ring.finish() }
-                    for try await record in stream {
-                        guard pending.append(Self.sse(record)) else { return }
-                        ring.yield()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: heartbeat)
+                            subscription.wake()
+                        }
                     }
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .milliseconds(Int(heartbeat * 1000)))
-                        _ = pending.append(": keep-alive\n\n", counted: false)
-                        ring.yield()
+                    var batches = subscription.batches()
+                    var buffer = ByteBuffer()
+                    while let batch = await batches.next(), !stopping.load(ordering: .relaxed) {
+                        buffer.clear()
+                        if batch.isEmpty { buffer.writeString(": keep-alive\n\n") }
+                        for record in batch { Self.sse(record, into: &buffer) }
+                        try await writer.write(buffer)
                     }
+                    group.cancelAll()
                 }
-                for await _ in doorbell {
-                    if let text = pending.take() { try await writer.write(ByteBuffer(string: text)) }
-                }
-                if let text = pending.take(), !pending.overflowed { try await writer.write(ByteBuffer(string: text)) }
-                group.cancelAll()
-            }
             } onGracefulShutdown: {
-                ring.finish()
+                stopping.store(true, ordering: .relaxed)
+                subscription.wake()
             }
             try await writer.finish(nil)
         })
     }
 
-    static func sse(_ r: FeedRecord) -> String {
-        let data = r.data.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\ndata: ")
-        return "id: \(r.id)\nevent: \(r.event)\ndata: \(data)\n\n"
-    }
-}
-
-/// The SSE text waiting for one watcher's connection, bounded in records.
-final class PendingEvents: Sendable {
-    struct State {
-        var text = ""
-        var records = 0
-        var closed = false
-        var overflowed = false
-    }
-    let state = Mutex(State())
-    let limit: Int
-
-    init(limit: Int) { self.limit = limit }
-
-    /// False once the watcher has fallen `limit` records behind (it is then disconnected).
-    func append(_ text: String, counted: Bool = true) -> Bool {
-        state.withLock { s in
-            if s.closed || s.overflowed { return false }
-            if counted {
-                s.records += 1
-                if s.records > limit {
-                    s.overflowed = true
-                    return false
-                }
-            }
-            s.text += text
-            return true
+    /// One record as an SSE event. A record's data is one line in almost every case (JSON lines),
+    /// so the frame is built without splitting; a multi-line one gets a `data:` per line.
+    static func sse(_ r: FeedRecord, into buffer: inout ByteBuffer) {
+        buffer.writeString("id: ")
+        buffer.writeString(String(r.id))
+        buffer.writeString("\nevent: ")
+        buffer.writeString(r.event)
+        buffer.writeString("\ndata: ")
+        if r.data.utf8.contains(UInt8(ascii: "\n")) {
+            buffer.writeString(r.data.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\ndata: "))
+        } else {
+            buffer.writeString(r.data)
         }
+        buffer.writeString("\n\n")
     }
-
-    func take() -> String? {
-        state.withLock { s in
-            guard !s.text.isEmpty else { return nil }
-            defer { s.text = ""; s.records = 0 }
-            return s.text
-        }
-    }
-
-    var overflowed: Bool { state.withLock { $0.overflowed } }
-
-    func close() { state.withLock { $0.closed = true } }
 }

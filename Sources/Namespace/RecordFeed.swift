@@ -132,8 +132,9 @@ public final class RecordFeed: Sendable {
         }
     }
 
-    /// Suspends until a record after `cursor` exists (or the task is cancelled).
-    fileprivate func wait(after cursor: UInt64) async {
+    /// Suspends until a record after `cursor` exists, the task is cancelled, or `subscription`
+    /// (when given) is woken.
+    fileprivate func wait(after cursor: UInt64, waking subscription: Subscription? = nil) async {
         let token = state.withLock { s -> Int in
             s.nextWaiter += 1
             return s.nextWaiter
@@ -145,12 +146,19 @@ public final class RecordFeed: Sendable {
                     s.waiters[token] = c
                     return false
                 }
-                if ready { c.resume() }
+                if ready { return c.resume() }
+                // Registered: a wake from now on finds the token; one from before left the flag.
+                if subscription?.waitingOn(token) == true { resume(token) }
             }
         } onCancel: {
-            let c = state.withLock { $0.waiters.removeValue(forKey: token) }
-            c?.resume()
+            resume(token)
         }
+        subscription?.waitingOn(nil)
+    }
+
+    /// Resumes one waiter if it is still waiting (publish may have resumed it already).
+    fileprivate func resume(_ token: Int) {
+        state.withLock { $0.waiters.removeValue(forKey: token) }?.resume()
     }
 
     /// Records after `after` (nil: only records published from now on), then live records.
@@ -162,10 +170,17 @@ public final class RecordFeed: Sendable {
     fileprivate func unsubscribed() { state.withLock { $0.subscribers -= 1 } }
 
     /// An async sequence of records for one watcher. Ends when its task is cancelled.
+    ///
+    /// A writer that sends records as its connection takes them uses `batches()` instead: it
+    /// pulls whatever has arrived since its last write, so a slow connection costs no memory
+    /// beyond the feed's ring (it gets `reset` if it falls out of it), and `wake()` lets a timer
+    /// or a shutdown interrupt its wait.
     public final class Subscription: AsyncSequence, Sendable {
         public typealias Element = FeedRecord
         let feed: RecordFeed
         let start: UInt64
+        /// `woken`: a wake not yet seen by the reader; `token`: the feed waiter it is parked on.
+        private let wakeState = Mutex<(woken: Bool, token: Int?)>((false, nil))
 
         init(feed: RecordFeed, cursor: UInt64) {
             self.feed = feed
@@ -175,6 +190,60 @@ public final class RecordFeed: Sendable {
         deinit { feed.unsubscribed() }
 
         public func makeAsyncIterator() -> Iterator { Iterator(feed: feed, cursor: start) }
+
+        public func batches() -> Batches { Batches(subscription: self, cursor: start) }
+
+        /// Makes the reader's current or next wait in `Batches.next()` return at once.
+        public func wake() {
+            let token = wakeState.withLock { w -> Int? in
+                w.woken = true
+                return w.token
+            }
+            if let token { feed.resume(token) }
+        }
+
+        /// Records the waiter token (nil: no longer waiting); true if a wake is already pending.
+        @discardableResult
+        fileprivate func waitingOn(_ token: Int?) -> Bool {
+            wakeState.withLock { w in
+                w.token = token
+                return w.woken
+            }
+        }
+
+        fileprivate func takeWake() -> Bool {
+            wakeState.withLock { w in
+                defer { w.woken = false }
+                return w.woken
+            }
+        }
+
+        /// Everything retained after the cursor, a batch at a time.
+        public struct Batches: Sendable {
+            let subscription: Subscription
+            public private(set) var cursor: UInt64
+
+            /// Up to `max` records after the cursor, waiting for one if there is none; a `reset`
+            /// record alone when the cursor fell out of the ring; empty after `wake()`; nil once
+            /// the task is cancelled.
+            public mutating func next(max: Int = 256) async -> [FeedRecord]? {
+                let feed = subscription.feed
+                while true {
+                    if Task.isCancelled { return nil }
+                    if subscription.takeWake() { return [] }
+                    let (records, reset) = feed.take(after: cursor, max: max)
+                    if let reset {
+                        cursor = reset.id
+                        return [reset]
+                    }
+                    if let last = records.last {
+                        cursor = last.id
+                        return records
+                    }
+                    await feed.wait(after: cursor, waking: subscription)
+                }
+            }
+        }
 
         public struct Iterator: AsyncIteratorProtocol {
             let feed: RecordFeed

@@ -112,12 +112,19 @@ public struct RuntimeClient: FileClient {
     }
 
     public func watch(_ path: String, after: UInt64?) async throws -> AsyncThrowingStream<FeedRecord, any Error> {
+        let subscription = try await subscribe(path, after: after)
+        let box = IteratorBox(subscription.makeAsyncIterator(), subscription)
+        return AsyncThrowingStream(unfolding: { await box.next() })
+    }
+}
+
+extension RuntimeClient {
+    /// The feed subscription behind `watch`, for a writer that pulls records in batches.
+    public func subscribe(_ path: String, after: UInt64?) async throws -> RecordFeed.Subscription {
         guard case .agent(let ns, let rest) = try await target(path) else {
             throw FSError(.invalidInput, "only files and directories of an agent can be watched", path: path)
         }
-        let subscription = try await ns.feed(rest, as: principal).subscribe(after: after)
-        let box = IteratorBox(subscription.makeAsyncIterator(), subscription)
-        return AsyncThrowingStream(unfolding: { await box.next() })
+        return try await ns.feed(rest, as: principal).subscribe(after: after)
     }
 }
 

@@ -230,7 +230,7 @@ if CommandLine.arguments.contains("--read-loop") {
     let dir = try TestRuntime.temporaryDirectory("bench-read")
     let store = try SQLiteStore(path: dir + "/agentd.sqlite")
     let runtime = Runtime(store: store)
-    _ = try await runtime.createAgent(id: "a", kind: "echo")
+    _ = try await runtime.createAgent(id: "a", kind: "echo", config: .object(["inbox": .object(["max_depth": .int64(1_000_000)])]))
     let fs = runtime.client(as: .operator)
     let n = arg("--reads", 20000)
     // Off the main actor, so the loop does not pay two executor hops per call.
@@ -244,6 +244,20 @@ if CommandLine.arguments.contains("--read-loop") {
     }.value
     log(String(format: "in-process read of status: %.1f µs each (%.0f/s on one task)", read * 1e6, 1 / read))
     log(String(format: "one agent row (cached while nothing commits): %.2f µs each", row * 1e6))
+    // Sends without HTTP: 64 tasks, each waiting for its commit, like wrk's 64 connections.
+    try await fs.write("/agents/a/ctl", Data("pause".utf8), mode: .replace)
+    let perTask = arg("--sends", 40000) / 64
+    let sendStart = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<64 {
+            group.addTask {
+                for _ in 0..<perTask { _ = try await fs.write("/agents/a/inbox", Data("hello".utf8), mode: .append) }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let sendRate = Double(perTask * 64) / seconds(ContinuousClock.now - sendStart)
+    log(String(format: "in-process sends from 64 tasks (committed, synchronous=FULL): %.0f/s", sendRate))
     await store.close()
     exit(0)
 }

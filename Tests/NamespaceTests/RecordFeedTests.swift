@@ -66,4 +66,51 @@ import Testing
         task.cancel()
         #expect(await task.value.isEmpty)
     }
+
+    @Test func batchesCarryEverythingSinceTheLastPullAndResetWhenBehind() async {
+        let feed = RecordFeed(capacity: 8)
+        let sub = feed.subscribe(after: nil)
+        var batches = sub.batches()
+        for i in 1...3 { feed.publish(event: "record", data: "r\(i)") }
+        #expect(await batches.next()?.map(\.data) == ["r1", "r2", "r3"])
+        for i in 4...20 { feed.publish(event: "record", data: "r\(i)") }  // the ring moves past the cursor
+        let reset = await batches.next()
+        #expect(reset?.map(\.event) == [FeedRecord.resetEvent])
+        #expect(reset?.first?.id == 12)
+        #expect(await batches.next()?.map(\.data) == (13...20).map { "r\($0)" })
+        #expect(batches.cursor == 20)
+    }
+
+    @Test func wakeEndsAWaitWithAnEmptyBatchWhetherItCameBeforeOrDuringTheWait() async throws {
+        let feed = RecordFeed(capacity: 8)
+        let sub = feed.subscribe(after: nil)
+        sub.wake()  // before the wait: the next pull returns at once
+        var early = sub.batches()
+        #expect(await early.next() == [])
+        let waiting = Task {
+            var batches = sub.batches()
+            let first = await batches.next()
+            let second = await batches.next()
+            return (first, second)
+        }
+        try await Task.sleep(for: .milliseconds(50))  // parked on the feed
+        sub.wake()
+        try await Task.sleep(for: .milliseconds(20))
+        feed.publish(event: "record", data: "after")
+        let (first, second) = await waiting.value
+        #expect(first == [])
+        #expect(second?.map(\.data) == ["after"])
+    }
+
+    @Test func cancellationEndsABatchWait() async {
+        let feed = RecordFeed(capacity: 8)
+        let sub = feed.subscribe(after: nil)
+        let task = Task {
+            var batches = sub.batches()
+            return await batches.next()
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+        task.cancel()
+        #expect(await task.value == nil)
+    }
 }
