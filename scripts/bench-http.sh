@@ -3,15 +3,19 @@
 #  1. GET /agents/a/status with wrk (64 connections) against nginx serving the same bytes.
 #  2. Durable sends: wrk POSTing to an inbox from 64 connections (acknowledged = committed)
 #     against raw SQLite inserting one row per transaction at the same durability.
+# Each also against Hummingbird alone (agentns-bench http-ceiling: same bytes, no runtime), the
+# ceiling any handler on this framework has here. Figures are medians of RUNS runs (default 3),
+# the servers measured in turn within each run.
 # Needs wrk and nginx (installed with apt if missing). Loopback only; bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh wrk nginx-light
-DUR=${DUR:-10}
+DUR=${DUR:-5}
+RUNS=${RUNS:-3}
 swift build -c release --product agentd --product agentns-bench >/dev/null 2>&1 || swift build -c release >/dev/null
 BIN=$(swift build -c release --show-bin-path)
 WORK=$(mktemp -d /tmp/agentns-bench-http.XXXXXX)
-cleanup() { kill ${AGENTD_PID:-} ${NGINX_PID:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { kill ${AGENTD_PID:-} ${NGINX_PID:-} ${CEIL_PID:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 "$BIN/agentd" --data "$WORK/data" --listen 127.0.0.1:0 --log-level warning >"$WORK/agentd.log" 2>&1 &
@@ -43,23 +47,40 @@ nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -g 'daemon off;' &
 NGINX_PID=$!
 sleep 0.5
 
-rps() { grep -o 'Requests/sec: *[0-9.]*' | grep -o '[0-9.]*$'; }
-echo "== GET status, wrk -t2 -c64 -d${DUR}s"
-NG=$(wrk -t2 -c64 -d"${DUR}s" "http://127.0.0.1:${NGINX_PORT:-5681}/status" | rps)
-AG=$(wrk -t2 -c64 -d"${DUR}s" -H "Authorization: Bearer $T" "$U/agents/a/status" | rps)
-echo "nginx (same bytes, static file): $NG req/s"
-echo "agentd GET /agents/a/status:     $AG req/s"
-python3 -c "print(f'ratio agentd/nginx: {$AG/$NG:.2f} (goal >= 0.8)')"
+CEIL_PORT=${CEIL_PORT:-5682}
+"$BIN/agentns-bench" http-ceiling "$CEIL_PORT" "$WORK/status" >"$WORK/ceiling.log" 2>&1 &
+CEIL_PID=$!
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$CEIL_PORT/status" >/dev/null && break; sleep 0.1; done
 
-echo "== durable sends, wrk -t2 -c64 -d${DUR}s POST inbox (acknowledged = committed, synchronous=FULL)"
 cat >"$WORK/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = "hello"
 wrk.headers["Authorization"] = "Bearer $T"
 LUA
-SENDS=$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post.lua" "$U/agents/a/inbox" | rps)
-RAW=$("$BIN/agentns-bench" raw-inserts "$WORK/raw.sqlite" 3000)
+rps() { grep -o 'Requests/sec: *[0-9.]*' | grep -o '[0-9.]*$'; }
+median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.0f}")' "$@"; }
+NG=(); HB=(); AG=(); HBP=(); SENDS=(); RAW=()
+for run in $(seq 1 "$RUNS"); do
+  echo "run $run/$RUNS: GET status and POST inbox, wrk -t2 -c64 -d${DUR}s each" >&2
+  NG+=("$(wrk -t2 -c64 -d"${DUR}s" "http://127.0.0.1:${NGINX_PORT:-5681}/status" | rps)")
+  HB+=("$(wrk -t2 -c64 -d"${DUR}s" "http://127.0.0.1:$CEIL_PORT/status" | rps)")
+  AG+=("$(wrk -t2 -c64 -d"${DUR}s" -H "Authorization: Bearer $T" "$U/agents/a/status" | rps)")
+  HBP+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post.lua" "http://127.0.0.1:$CEIL_PORT/agents/a/inbox" | rps)")
+  SENDS+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post.lua" "$U/agents/a/inbox" | rps)")
+  RAW+=("$("$BIN/agentns-bench" raw-inserts "$WORK/raw$run.sqlite" 3000)")
+done
+NG=$(median "${NG[@]}"); HB=$(median "${HB[@]}"); AG=$(median "${AG[@]}")
+HBP=$(median "${HBP[@]}"); SENDS=$(median "${SENDS[@]}"); RAW=$(median "${RAW[@]}")
 DEPTH=$(curl -s -H "Authorization: Bearer $T" "$U/agents/a/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["queue_depth"])')
-echo "raw SQLite, one row per transaction: $RAW rows/s"
-echo "agentd sends from 64 connections:    $SENDS sends/s ($DEPTH envelopes in the inbox afterwards)"
-python3 -c "print(f'ratio agentd/raw: {$SENDS/$RAW:.2f} (goal >= 5)')"
+
+echo "== GET status, wrk -t2 -c64, median of $RUNS x ${DUR}s"
+echo "nginx (same bytes, static file):       $NG req/s"
+echo "Hummingbird alone (same bytes):        $HB req/s"
+echo "agentd GET /agents/a/status:           $AG req/s"
+python3 -c "print(f'ratio agentd/nginx: {$AG/$NG:.2f} (goal >= 0.8); agentd/Hummingbird alone: {$AG/$HB:.2f}; Hummingbird alone/nginx: {$HB/$NG:.2f}')"
+
+echo "== durable sends, wrk -t2 -c64 POST inbox (acknowledged = committed, synchronous=FULL), median of $RUNS x ${DUR}s"
+echo "raw SQLite, one row per transaction:   $RAW rows/s"
+echo "Hummingbird alone, POST answered 202:  $HBP req/s"
+echo "agentd sends from 64 connections:      $SENDS sends/s ($DEPTH envelopes in the inbox afterwards)"
+python3 -c "print(f'ratio agentd/raw: {$SENDS/$RAW:.2f} (goal >= 5); agentd/Hummingbird alone: {$SENDS/$HBP:.2f}; Hummingbird alone/raw: {$HBP/$RAW:.2f}')"

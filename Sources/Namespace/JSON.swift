@@ -47,35 +47,44 @@ public enum JSON: Sendable, Hashable {
 extension JSON: CustomStringConvertible {
     /// One line, keys sorted.
     public var description: String {
-        var out = ""
-        write(to: &out)
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        encode(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        encode(into: &out)
         return out
     }
 
-    public var bytes: [UInt8] { Array(description.utf8) }
+    public func write(to out: inout String) { out += description }
 
-    public func write(to out: inout String) {
+    /// The writer works on UTF-8 bytes: runs of characters that need no escape are copied
+    /// whole (status, envelopes and receipts are encoded on every request).
+    public func encode(into out: inout [UInt8]) {
         switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let n): out += JSON.format(n)
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .number(let n): out.append(contentsOf: JSON.format(n).utf8)
         case .string(let s): JSON.quote(s, into: &out)
         case .array(let a):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (i, v) in a.enumerated() {
-                if i > 0 { out += "," }
-                v.write(to: &out)
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                v.encode(into: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let o):
-            out += "{"
+            out.append(UInt8(ascii: "{"))
             for (i, key) in o.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 JSON.quote(key, into: &out)
-                out += ":"
-                o[key]!.write(to: &out)
+                out.append(UInt8(ascii: ":"))
+                o[key]!.encode(into: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
@@ -85,25 +94,43 @@ extension JSON: CustomStringConvertible {
         return "\(n)"
     }
 
-    static func quote(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    /// A JSON string literal. Escapes quote, backslash and control characters, and U+2028/U+2029
+    /// (line separators to JavaScript, so a record stays one line for every reader).
+    static func quote(_ s: String, into out: inout [UInt8]) {
+        var s = s
+        out.append(UInt8(ascii: "\""))
+        s.withUTF8 { b in
+            var run = 0  // start of the bytes not yet copied
+            var i = 0
+            func flush(_ upTo: Int) { if upTo > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[run..<upTo])) } }
+            while i < b.count {
+                let c = b[i]
+                let escape: String?
+                var width = 1
+                switch c {
+                case UInt8(ascii: "\""): escape = "\\\""
+                case UInt8(ascii: "\\"): escape = "\\\\"
+                case UInt8(ascii: "\n"): escape = "\\n"
+                case UInt8(ascii: "\r"): escape = "\\r"
+                case UInt8(ascii: "\t"): escape = "\\t"
+                case 0..<0x20: escape = "\\u00" + (c < 0x10 ? "0" : "") + String(c, radix: 16)
+                case 0xE2 where i + 2 < b.count && b[i + 1] == 0x80 && (b[i + 2] == 0xA8 || b[i + 2] == 0xA9):
+                    escape = b[i + 2] == 0xA8 ? "\\u2028" : "\\u2029"
+                    width = 3
+                default: escape = nil
+                }
+                if let escape {
+                    flush(i)
+                    out.append(contentsOf: escape.utf8)
+                    i += width
+                    run = i
                 } else {
-                    out.unicodeScalars.append(scalar)
+                    i += 1
                 }
             }
+            flush(b.count)
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 }
 

@@ -3,6 +3,7 @@
 //   agentns-bench [--agents N] [--rounds R] [--scale N]    run everything (default 1000, 5, 100000)
 //   agentns-bench scale-child DB                            (internal) open a big database, report
 //   agentns-bench raw-inserts DB N                          baseline for durable sends (rows/s)
+//   agentns-bench http-ceiling PORT FILE                    Hummingbird alone: GET serves FILE, POST answers 202
 import AgentNSTesting
 import CSQLite
 import Foundation
@@ -202,6 +203,10 @@ func rawInserts(path: String, count: Int) throws {
 
 if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "raw-inserts" {
     try rawInserts(path: CommandLine.arguments[2], count: Int(CommandLine.arguments[3]) ?? 2000)
+    exit(0)
+}
+if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "http-ceiling", let port = Int(CommandLine.arguments[2]) {
+    try await runCeilingServer(port: port, bodyFile: CommandLine.arguments[3])
     exit(0)
 }
 if CommandLine.arguments.count >= 3, CommandLine.arguments[1] == "scale-child" {
