@@ -213,11 +213,15 @@ public struct EnqueueResult: Sendable {
     /// An envelope dropped to make room (drop_oldest).
     public var dropped: Envelope?
     public var appended: [LogRecord]
+    /// The agent was paused when the envelope committed: no tick to ask for (resuming asks,
+    /// and it commits after this did).
+    public var paused: Bool
 
-    public init(receipt: SendReceipt, envelope: Envelope?, dropped: Envelope? = nil, appended: [LogRecord] = []) {
+    public init(receipt: SendReceipt, envelope: Envelope?, dropped: Envelope? = nil, appended: [LogRecord] = [], paused: Bool = false) {
         self.receipt = receipt
         self.envelope = envelope
         self.dropped = dropped
         self.appended = appended
+        self.paused = paused
     }
 }

@@ -82,8 +82,12 @@ extension Runtime: AgentHost {
         case .deadLettered: metrics.sendsDeadLettered.increment()
         }
         if let accepted = result.envelope, result.receipt.outcome == .queued {
-            feeds.publish(.init(agent: agent, topic: .inbox), event: "record", data: accepted.json.description, id: UInt64(accepted.seq))
-            await engine.trigger(agent, .message)
+            if let inbox = feeds.existing(.init(agent: agent, topic: .inbox)) {
+                inbox.publish(event: "record", data: accepted.json.description, id: UInt64(accepted.seq))
+            }
+            // `paused` is what this envelope's own transaction saw: a resume that commits after
+            // it triggers a tick that finds it, so skipping here loses nothing.
+            if !result.paused { await engine.trigger(agent, .message) }
         }
         if result.receipt.outcome == .deadLettered {
             feeds.publish(.init(agent: agent, topic: .deadletter), event: "created", data: envelope.id)

@@ -153,7 +153,7 @@ final class WriterThread: @unchecked Sendable {
 
     private func process(_ batch: [Job]) {
         do {
-            try connection.exec("BEGIN IMMEDIATE")
+            try connection.run("BEGIN IMMEDIATE")
         } catch {
             for job in batch { job.fail(error) }
             return
@@ -162,14 +162,14 @@ final class WriterThread: @unchecked Sendable {
         done.reserveCapacity(batch.count)
         for job in batch {
             do {
-                try connection.exec("SAVEPOINT job")
+                try connection.run("SAVEPOINT job")
                 switch job.run(connection) {
                 case .success(let resume):
-                    try connection.exec("RELEASE job")
+                    try connection.run("RELEASE job")
                     done.append(resume)
                 case .failure(let resume):
-                    try connection.exec("ROLLBACK TO job")
-                    try connection.exec("RELEASE job")
+                    try connection.run("ROLLBACK TO job")
+                    try connection.run("RELEASE job")
                     done.append(resume)
                 }
             } catch {
@@ -180,7 +180,7 @@ final class WriterThread: @unchecked Sendable {
             }
         }
         do {
-            try connection.exec("COMMIT")
+            try connection.run("COMMIT")
         } catch {
             try? connection.exec("ROLLBACK")
             for job in batch { job.fail(error) }

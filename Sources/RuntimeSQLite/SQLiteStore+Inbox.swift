@@ -16,7 +16,9 @@ extension SQLiteStore {
         let retain = options.logRetain
         let window = options.seenWindowMs
         return try await db.write { conn in
-            guard let depth = try conn.scalar("SELECT queue_depth FROM agents WHERE id = ?", .text(agent))?.int else { throw Self.notFound(agent) }
+            guard let row = try conn.query("SELECT queue_depth, lifecycle FROM agents WHERE id = ?", .text(agent)).first,
+                  let depth = row[0].int else { throw Self.notFound(agent) }
+            let paused = row[1].text == Lifecycle.paused.rawValue
             if try conn.scalar("SELECT 1 FROM seen WHERE agent = ? AND env_id = ?", .text(agent), .text(envelope.id)) != nil {
                 return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .duplicate), envelope: nil)
             }
@@ -52,7 +54,8 @@ extension SQLiteStore {
             var accepted = envelope
             accepted.seq = conn.lastInsertRowID
             try conn.query("UPDATE agents SET queue_depth = queue_depth + 1, version = version + 1 WHERE id = ?", .text(agent))
-            return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .queued), envelope: accepted, dropped: dropped, appended: appended)
+            return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .queued), envelope: accepted, dropped: dropped, appended: appended,
+                                 paused: paused)
         }
     }
 

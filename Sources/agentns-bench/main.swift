@@ -33,6 +33,13 @@ func rssMB() -> Double {
     return 0
 }
 
+/// User plus system CPU time of the whole process so far.
+func cpuSeconds() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+}
+
 func log(_ s: String) {
     print(s)
     fflush(nil)
@@ -253,6 +260,7 @@ if CommandLine.arguments.contains("--read-loop") {
     try await fs.write("/agents/a/ctl", Data("pause".utf8), mode: .replace)
     let perTask = arg("--sends", 40000) / 64
     let sendStart = ContinuousClock.now
+    let cpuStart = cpuSeconds()
     try await withThrowingTaskGroup(of: Void.self) { group in
         for _ in 0..<64 {
             group.addTask {
@@ -262,7 +270,8 @@ if CommandLine.arguments.contains("--read-loop") {
         try await group.waitForAll()
     }
     let sendRate = Double(perTask * 64) / seconds(ContinuousClock.now - sendStart)
-    log(String(format: "in-process sends from 64 tasks (committed, synchronous=FULL): %.0f/s", sendRate))
+    let cpuPerSend = (cpuSeconds() - cpuStart) / Double(perTask * 64)
+    log(String(format: "in-process sends from 64 tasks (committed, synchronous=FULL): %.0f/s, %.1f µs of CPU each (all threads)", sendRate, cpuPerSend * 1e6))
     await store.close()
     exit(0)
 }

@@ -26,6 +26,37 @@ import Testing
         }
     }
 
+    /// A send to a paused agent asks for no tick (judged by the lifecycle its own commit saw, so
+    /// a resume that commits later asks instead); sends around a resume all get processed.
+    /// The narrow interleaving (a send that read "active" committing after the resume's tick
+    /// read the inbox) is argued in `Runtime.send`, not forced here.
+    @Test func pausedAgentsQueueAndAResumeAmidSendsDrainsThem() async throws {
+        try await withRuntime { rt in
+            for round in 0..<10 {
+                let id = "p\(round)"
+                _ = try await rt.createAgent(id: id, kind: "echo")
+                try await rt.ctl(id, "pause")
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<40 { group.addTask { try await rt.send(id, "m\(i)") } }
+                    group.addTask {
+                        try await Task.sleep(for: .microseconds(round * 500))
+                        try await rt.ctl(id, "resume")
+                    }
+                    try await group.waitForAll()
+                }
+                #expect(try await rt.drained(id, seconds: 5), "round \(round): envelopes left in a resumed agent's inbox")
+                #expect(try await rt.lines(id, "outbox").count == 40)
+            }
+            // And while paused nothing ticks.
+            _ = try await rt.createAgent(id: "still", kind: "echo")
+            try await rt.ctl("still", "pause")
+            for i in 0..<10 { try await rt.send("still", "m\(i)") }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try await rt.statusOf("still")["tick_count"]?.intValue == 0)
+            #expect(try await rt.statusOf("still")["queue_depth"]?.intValue == 10)
+        }
+    }
+
     @Test func aTickThatThrowsCommitsNothing() async throws {
         let clock = ManualClock()
         try await withRuntime(clock: clock) { rt in
