@@ -8,6 +8,9 @@ public struct AgentHTTPOptions: Sendable {
     public var requestHeadSeconds: Double = 30
     /// Seconds a request has, from its head, to send its whole body.
     public var requestBodySeconds: Double = 60
+    /// Seconds a response may wait on a client that reads nothing (its socket buffer full)
+    /// before the connection is closed: a watcher that stops reading is let go.
+    public var responseStallSeconds: Double = 60
 
     public init() {}
 }

@@ -16,7 +16,8 @@ public enum AgentHTTPServer {
             responder: NamespaceResponder(runtime: runtime, operatorToken: operatorToken, options: options, registry: registry),
             server: .http1(configuration: .init(additionalChannelHandlers: [
                 RequestDeadlines(head: .nanoseconds(Int64(options.requestHeadSeconds * 1e9)),
-                                 body: .nanoseconds(Int64(options.requestBodySeconds * 1e9))),
+                                 body: .nanoseconds(Int64(options.requestBodySeconds * 1e9)),
+                                 stall: .nanoseconds(Int64(options.responseStallSeconds * 1e9))),
             ])),
             configuration: .init(address: .hostname(host, port: port), serverName: "agentd"),
             services: services,

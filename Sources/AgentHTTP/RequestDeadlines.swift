@@ -1,11 +1,13 @@
 import NIOCore
 import NIOHTTPTypes
 
-/// Deadlines a client must meet, so a slow one (a slow-loris that dribbles a byte a second)
-/// holds a socket for a bounded time and never anything more: from the moment a connection is
-/// idle (opened, or its last response sent) the next request head must arrive within
-/// `head`; from its head, the whole body within `body`. A missed deadline closes the
-/// connection. Responses (an SSE stream too) are not limited.
+/// Deadlines a client must meet, so a slow one (a slow-loris that dribbles a byte a second, or
+/// a watcher that stops reading) holds a socket for a bounded time and never anything more:
+/// from the moment a connection is idle (opened, or its last response sent) the next request
+/// head must arrive within `head`; from its head, the whole body within `body`; and while a
+/// response waits on a full socket (the client reads nothing), it must start reading again
+/// within `stall`. A missed deadline closes the connection. A response that keeps moving (an
+/// SSE stream too) is not limited in length.
 final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -14,11 +16,14 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
 
     let head: TimeAmount
     let body: TimeAmount
+    let stall: TimeAmount
     private var timer: Scheduled<Void>?
+    private var stallTimer: Scheduled<Void>?
 
-    init(head: TimeAmount, body: TimeAmount) {
+    init(head: TimeAmount, body: TimeAmount, stall: TimeAmount) {
         self.head = head
         self.body = body
+        self.stall = stall
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -44,12 +49,23 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stallTimer?.cancel()
+            stallTimer = nil
+        } else if stallTimer == nil {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            stallTimer = context.eventLoop.scheduleTask(in: stall) { loopBound.value.close(promise: nil) }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        disarm()
+        disarmAll()
         context.fireChannelInactive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { disarm() }
+    func handlerRemoved(context: ChannelHandlerContext) { disarmAll() }
 
     private func arm(_ context: ChannelHandlerContext, _ after: TimeAmount) {
         disarm()
@@ -60,5 +76,11 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private func disarm() {
         timer?.cancel()
         timer = nil
+    }
+
+    private func disarmAll() {
+        disarm()
+        stallTimer?.cancel()
+        stallTimer = nil
     }
 }

@@ -44,6 +44,9 @@ struct AgentD: AsyncParsableCommand {
     @Option(help: "Seconds a request has, from its head, to send its whole body before the connection is closed.")
     var bodyTimeout = 60.0
 
+    @Option(help: "Seconds a response may wait on a client that reads nothing before the connection is closed (a stalled watcher).")
+    var stallTimeout = 60.0
+
     @Flag(help: "Create an echo agent named 'demo' if it does not exist.")
     var demo = false
 
@@ -54,7 +57,9 @@ struct AgentD: AsyncParsableCommand {
     var allowOther = false
 
     func validate() throws {
-        guard headTimeout > 0, bodyTimeout > 0 else { throw ValidationError("--head-timeout and --body-timeout must be positive") }
+        guard headTimeout > 0, bodyTimeout > 0, stallTimeout > 0 else {
+            throw ValidationError("--head-timeout, --body-timeout and --stall-timeout must be positive")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard listen.split(separator: ":").count == 2, Int(listen.split(separator: ":")[1]) != nil else {
             throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:5640")
@@ -90,6 +95,7 @@ struct AgentD: AsyncParsableCommand {
         options.maxBodyBytes = maxBody
         options.requestHeadSeconds = headTimeout
         options.requestBodySeconds = bodyTimeout
+        options.responseStallSeconds = stallTimeout
         let app = AgentHTTPServer.application(
             runtime: runtime, operatorToken: token, host: String(parts[0]), port: Int(parts[1])!, options: options, registry: registry,
             services: services, logger: logger

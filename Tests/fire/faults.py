@@ -5,7 +5,8 @@
     working, nothing is half-written, and writes work again when space returns;
   - another process holds the database's write lock: the same (after agentd's 5 s busy
     timeout), and it recovers when the lock is released;
-  - a watcher that never reads: agentd's memory stays bounded and ticks go on.
+  - a watcher that never reads: agentd's memory stays bounded, ticks go on, and once its
+    socket has been full for --stall-timeout the connection is closed.
 
 Usage: faults.py --bin DIR   (prints ok/FAIL lines; exits 1 on any failure)
 """
@@ -103,16 +104,19 @@ def fault_cycle(bin_dir, root, name, break_it, fix_it):
 
 
 def never_reading_watcher(bin_dir, root):
-    d = Agentd(bin_dir, os.path.join(root, "watch-data"))
+    stall = 3
+    d = Agentd(bin_dir, os.path.join(root, "watch-data"), "--stall-timeout", str(stall))
     d.start()
     try:
         d.create("w")
         s = socket.create_connection(("127.0.0.1", d.port))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.sendall(f"GET /agents/w/logs/trace?watch=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {d.token}\r\n\r\n".encode())
+        # The inbox feed carries each envelope's body: 1,500 of 4 KB overfill the kernel's socket
+        # buffers (4 MB) and then NIO's, which is when the stall deadline starts.
+        s.sendall(f"GET /agents/w/inbox?watch=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {d.token}\r\n\r\n".encode())
         time.sleep(0.5)
         rss = [d.proc_status()[0]]
-        body = "p" * 2000
+        body = "p" * 4000
         for batch in range(5):
             for i in range(300):
                 d.request("POST", "/agents/w/inbox", f"{body}{batch}-{i}".encode())
@@ -132,6 +136,18 @@ def never_reading_watcher(bin_dir, root):
             ok(f"memory bounded with a never-reading watcher (RSS {rss[1] // 1024} -> {rss[-1] // 1024} MB)")
         else:
             fail("memory bounded", f"RSS grew {growth // 1024} MB")
+        # Once the socket has been full for the stall deadline agentd closes it and ends the
+        # watch (the client would see EOF only after the 4 MB the kernel still holds for it).
+        def watchers():
+            metrics = d.request("GET", "/metrics")[1].decode()
+            return [float(l.split()[1]) for l in metrics.splitlines() if l.startswith("agentd_watchers ")]
+        deadline = time.time() + stall + 15
+        while time.time() < deadline and watchers() != [0.0]:
+            time.sleep(0.5)
+        ok(f"a watcher stalled over --stall-timeout {stall}s is let go (agentd_watchers 0)") if watchers() == [0.0] \
+            else fail("stalled watcher let go", f"agentd_watchers {watchers()}")
+        served = os.popen(f"ss -tnp state established '( sport = :{d.port} )'").read()
+        ok("agentd holds no socket for it") if f"pid={d.proc.pid}" not in served else fail("socket released", served)
         s.close()
     finally:
         d.stop()
