@@ -1,3 +1,4 @@
+import Synchronization
 public import Foundation
 public import Namespace
 
@@ -42,12 +43,27 @@ public enum EnvelopeParser {
         return Envelope(id: generatedID(now), from: sender, kind: "message", body: .string(String(body)), sentAt: now)
     }
 
-    /// Time-ordered and unique: milliseconds in hex, then 64 random bits.
+    /// Time-ordered and unique: milliseconds in hex, then 64 bits that no other id of this
+    /// process shares and that differ from run to run. The bits are a counter mixed by a
+    /// bijection (splitmix64's finaliser) under a random key drawn once, so there is no system
+    /// call per message and no two ids of one process can collide.
     public static func generatedID(_ now: Int64) -> String {
-        var rng = SystemRandomNumberGenerator()
-        let r = rng.next() as UInt64
+        let n = idCounter.add(1, ordering: .relaxed).newValue
         let t = String(UInt64(max(now, 0)), radix: 16)
-        let h = String(r, radix: 16)
+        let h = String(mix(n &+ idKey), radix: 16)
         return "m" + t + "-" + String(repeating: "0", count: 16 - h.count) + h
+    }
+
+    private static let idKey: UInt64 = {
+        var rng = SystemRandomNumberGenerator()
+        return rng.next()
+    }()
+    private static let idCounter = Atomic<UInt64>(0)
+
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xbf58476d1ce4e5b9
+        z = (z ^ (z >> 27)) &* 0x94d049bb133111eb
+        return z ^ (z >> 31)
     }
 }

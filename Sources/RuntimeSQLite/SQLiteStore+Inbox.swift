@@ -19,7 +19,9 @@ extension SQLiteStore {
             guard let row = try conn.query("SELECT queue_depth, lifecycle FROM agents WHERE id = ?", .text(agent)).first,
                   let depth = row[0].int else { throw Self.notFound(agent) }
             let paused = row[1].text == Lifecycle.paused.rawValue
-            if try conn.scalar("SELECT 1 FROM seen WHERE agent = ? AND env_id = ?", .text(agent), .text(envelope.id)) != nil {
+            // Remembering the id is also the duplicate check (one statement, not two); a refusal
+            // below throws, and the job's savepoint forgets it again.
+            guard try conn.remember(agent, envelope.id, at: at, window: window) else {
                 return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .duplicate), envelope: nil)
             }
             var appended: [LogRecord] = []
@@ -29,7 +31,6 @@ extension SQLiteStore {
                 case .reject:
                     throw FSError(.queueFull, "inbox is full (\(maxDepth) pending); retry later", retryAfter: 1)
                 case .deadLetter:
-                    try conn.remember(agent, envelope.id, at: at, window: window)
                     try conn.insertDeadLetter(agent, envelope, reason: "inbox_full", at: at)
                     appended += try conn.appendLogs(agent, [(.trace, Trace.record("dead_lettered", at: at, [
                         "id": .string(envelope.id), "from": .string(envelope.from), "reason": "inbox_full",
@@ -47,7 +48,6 @@ extension SQLiteStore {
                     }
                 }
             }
-            try conn.remember(agent, envelope.id, at: at, window: window)
             try conn.query("INSERT INTO inbox(agent, env_id, sender, kind, body, sent_at) VALUES(?, ?, ?, ?, ?, ?)",
                            .text(agent), .text(envelope.id), .text(envelope.from), .text(envelope.kind), .text(envelope.body.description),
                            .int(envelope.sentAt))
@@ -146,11 +146,15 @@ extension SQLiteStore {
 
 extension SQLiteConnection {
     /// Records an accepted id; now and then forgets ids older than the window.
-    func remember(_ agent: String, _ id: String, at: Int64, window: Int64) throws(FSError) {
-        try query("INSERT INTO seen(agent, env_id, at) VALUES(?, ?, ?)", .text(agent), .text(id), .int(at))
+    /// Records an envelope id as seen; false if it already was.
+    @discardableResult
+    func remember(_ agent: String, _ id: String, at: Int64, window: Int64) throws(FSError) -> Bool {
+        try query("INSERT INTO seen(agent, env_id, at) VALUES(?, ?, ?) ON CONFLICT DO NOTHING", .text(agent), .text(id), .int(at))
+        guard changes == 1 else { return false }
         if lastInsertRowID % 512 == 0 {
             try query("DELETE FROM seen WHERE agent = ? AND at < ?", .text(agent), .int(at - window))
         }
+        return true
     }
 
     func insertDeadLetter(_ agent: String, _ e: Envelope, reason: String, at: Int64) throws(FSError) {

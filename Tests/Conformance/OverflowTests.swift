@@ -85,3 +85,28 @@ import Testing
         }
     }
 }
+
+@Suite struct EnvelopeIDTests {
+    @Test func generatedIDsAreUniqueTimeOrderedAndWellFormed() {
+        let now: Int64 = 1_790_000_000_000
+        let ids = (0..<200_000).map { i in EnvelopeParser.generatedID(now + Int64(i / 1000)) }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { AgentID.isValid($0) && $0.count == 1 + 11 + 1 + 16 })
+        #expect(ids.first!.hasPrefix("m" + String(UInt64(now), radix: 16) + "-"))
+        #expect(ids.last! > ids.first!)  // the millisecond prefix orders them across milliseconds
+    }
+
+    @Test func aResentEnvelopeIsADuplicateAndARefusedOneIsNotRemembered() async throws {
+        try await withRuntime { rt in
+            _ = try await rt.createAgent(id: "d", kind: "echo", config: .object(["inbox": .object(["max_depth": 1, "overflow": "reject"])]))
+            try await rt.ctl("d", "pause")
+            #expect(try await rt.send("d", envelope(id: "a", from: "s", body: "1"))["status"] == "queued")
+            #expect(try await rt.send("d", envelope(id: "a", from: "s", body: "1"))["status"] == "duplicate")
+            await expectCode(.queueFull) { _ = try await rt.send("d", envelope(id: "b", from: "s", body: "2")) }
+            try await rt.ctl("d", "resume")
+            #expect(try await rt.drained("d"))
+            #expect(try await rt.send("d", envelope(id: "b", from: "s", body: "2"))["status"] == "queued")
+            #expect(try await rt.send("d", envelope(id: "a", from: "s", body: "1"))["status"] == "duplicate")
+        }
+    }
+}
