@@ -122,6 +122,7 @@ let package = Package(
                 "Runtime", "RuntimeSQLite", "AgentNSTesting", "CSQLite", "AgentHTTP", "AgentClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -67,7 +67,7 @@ struct AgentD: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "agentd")
+        var logger = Logger(label: "agentd") { LineLogHandler(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let env = ProcessInfo.processInfo.environment
         let dataDir = data ?? env["AGENTD_DATA"]
