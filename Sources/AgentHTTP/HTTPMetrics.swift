@@ -4,12 +4,21 @@ import Hummingbird
 import Namespace
 import Prometheus
 import Runtime
+import Synchronization
 
 /// The HTTP layer's metrics and the `/metrics` exposition, over one Prometheus registry that
 /// the runtime's metrics share (agentd passes the same registry's factory to the runtime).
 struct HTTPMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
+    let handles = Handles()
+
+    /// Counters and timers by their labels, made once: the factory's lookup builds label arrays
+    /// and takes the registry's lock on every call.
+    final class Handles: Sendable {
+        let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+        let timers = Mutex<[String: CoreMetrics.Timer]>([:])
+    }
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -36,10 +45,22 @@ struct HTTPMetrics: Sendable {
     }
 
     func record(route: String, status: Int, since started: ContinuousClock.Instant) {
-        Counter(label: "agentd_http_requests_total", dimensions: [("route", route), ("status", "\(status)")], factory: factory).increment()
+        let key = route + " " + String(status)
+        let counter = handles.counters.withLock { cache in
+            if let c = cache[key] { return c }
+            let c = CoreMetrics.Counter(label: "agentd_http_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory)
+            cache[key] = c
+            return c
+        }
+        counter.increment()
+        let timer = handles.timers.withLock { cache in
+            if let t = cache[route] { return t }
+            let t = CoreMetrics.Timer(label: "agentd_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
+            cache[route] = t
+            return t
+        }
         let d = ContinuousClock.now - started
-        Timer(label: "agentd_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            .recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+        timer.recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
     }
 
     /// Prometheus text: the registry plus gauges read from the runtime at scrape time.

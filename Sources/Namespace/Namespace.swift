@@ -19,8 +19,16 @@ public struct Namespace: Sendable {
     func shown(_ path: Path) -> String { path.isRoot ? prefix + "/" : prefix + path.description }
 
     /// The service, node and context for `path`, after the checks that need no service code.
-    private func route(_ path: Path, _ principal: Principal, _ op: Operation) throws(FSError) -> (MountTable.Entry, Path, RequestContext) {
-        guard let (entry, rest) = table.resolve(path) else { throw FSError.notFound(shown(path)) }
+    /// The mount serving `path`, checked against the mount's access level. With
+    /// `refusingDirectories`, a directory made only of mount points is `isDirectory` (looked for
+    /// only when no mount resolves, so the table is walked once on the way to a file).
+    private func route(_ path: Path, _ principal: Principal, _ op: Operation,
+                       refusingDirectories: Bool = false) throws(FSError) -> (MountTable.Entry, Path, RequestContext) {
+        if refusingDirectories && path.isRoot { throw FSError(.isDirectory, "is a directory", path: shown(path)) }
+        guard let (entry, rest) = table.resolve(path) else {
+            if refusingDirectories, table.syntheticChildren(of: path) != nil { throw FSError(.isDirectory, "is a directory", path: shown(path)) }
+            throw FSError.notFound(shown(path))
+        }
         if case .agent = principal, !entry.access.permits(op), !(op == .write && entry.access == .signOnly) {
             // sign-only lets calls through; whether a write is a call is known after the walk.
             throw FSError.denied(shown(path), "\(entry.path) is mounted \(entry.access.rawValue)")
@@ -116,9 +124,8 @@ public struct Namespace: Sendable {
 
     /// Reads `count` bytes at `offset` (nil count: to the end).
     public func read(_ path: Path, offset: Int64 = 0, count: Int? = nil, as principal: Principal) async throws(FSError) -> Data {
-        if table.syntheticChildren(of: path) != nil { throw FSError(.isDirectory, "is a directory", path: shown(path)) }
         guard offset >= 0 else { throw FSError(.invalidInput, "negative offset", path: shown(path)) }
-        let (entry, rest, ctx) = try route(path, principal, .read)
+        let (entry, rest, ctx) = try route(path, principal, .read, refusingDirectories: true)
         return try await guarded(path) {
             let node = try await entry.service.walk(rest, ctx)
             try check(node, .read, ctx)
@@ -130,8 +137,7 @@ public struct Namespace: Sendable {
     /// Writes, appends, sends or calls; creates the file when its directory allows it.
     /// Returns the answer (a call's result, a created id, or nothing).
     public func write(_ path: Path, _ data: Data, mode: WriteMode, as principal: Principal) async throws(FSError) -> Data {
-        if table.syntheticChildren(of: path) != nil { throw FSError(.isDirectory, "is a directory", path: shown(path)) }
-        let (entry, rest, ctx) = try route(path, principal, .write)
+        let (entry, rest, ctx) = try route(path, principal, .write, refusingDirectories: true)
         return try await guarded(path) {
             let node: Node
             do {
