@@ -2,10 +2,23 @@ import CoreMetrics
 public import Foundation
 public import Namespace
 public import Services
+import Synchronization
 
 extension Runtime: AgentHost {
-    public func status(of agent: String) async throws -> JSON {
+    public func status(of agent: String) async throws -> JSON { status(of: try await requireAgent(agent)) }
+
+    public func statusFile(of agent: String) async throws -> Data {
         let r = try await requireAgent(agent)
+        if let hit = statusFiles.withLock({ $0[agent] }), hit.record == r { return hit.data }
+        let data = status(of: r).fileData
+        statusFiles.withLock { cache in
+            if cache.count >= 1024 { cache.removeAll(keepingCapacity: true) }
+            cache[agent] = (r, data)
+        }
+        return data
+    }
+
+    func status(of r: AgentRecord) -> JSON {
         let settings = settings(r)
         var o: [String: JSON] = [
             "id": .string(r.id), "name": .string(settings.name ?? r.id), "kind": .string(r.kind), "state": .string(r.lifecycle.rawValue),

@@ -18,6 +18,9 @@ public final class Runtime: Sendable {
     /// Each agent's parsed config and namespace, reused while its config is the same JSON:
     /// a status read does not parse the config or build the mount table again. Bounded.
     let derived = Mutex<[String: Derived]>([:])
+    /// Each agent's `status` bytes with the record they were made from: served again while the
+    /// stored record is equal (a row the store's cache hands back compares in a few loads).
+    let statusFiles = Mutex<[String: (record: AgentRecord, data: Data)]>([:])
     public static let version = "0.1.0"
 
     struct Derived: Sendable {
@@ -70,6 +73,7 @@ public final class Runtime: Sendable {
         let id = try AgentID.validate(rawID)
         try await store.deleteAgent(id)
         _ = derived.withLock { $0.removeValue(forKey: id) }
+        _ = statusFiles.withLock { $0.removeValue(forKey: id) }
         feeds.evict(agent: id, all: true)
         engine.alarmsChanged()
     }

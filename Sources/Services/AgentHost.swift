@@ -5,6 +5,9 @@ public import Namespace
 /// the runtime implements it over its registry, tick engine and storage.
 public protocol AgentHost: Sendable {
     func status(of agent: String) async throws -> JSON
+    /// The `status` file's bytes (the status JSON and a newline); a host may keep them while
+    /// the agent is unchanged.
+    func statusFile(of agent: String) async throws -> Data
     func config(of agent: String) async throws -> JSON
     /// Applies an RFC 7396 merge-patch, validated as a whole; invalid → invalid_input, unchanged.
     func patchConfig(of agent: String, _ patch: JSON) async throws
@@ -90,4 +93,8 @@ extension JSON {
     public init(fileData: Data) throws(FSError) {
         try self.init(parsing: fileData)
     }
+}
+
+extension AgentHost {
+    public func statusFile(of agent: String) async throws -> Data { try await status(of: agent).fileData }
 }

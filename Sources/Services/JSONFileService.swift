@@ -26,7 +26,7 @@ public struct JSONFileService: FileService {
 
     public func read(_ node: Node, _ ctx: RequestContext) async throws -> Data {
         switch document {
-        case .status: try await host.status(of: ctx.agentID).fileData
+        case .status: try await host.statusFile(of: ctx.agentID)
         case .config: try await host.config(of: ctx.agentID).fileData
         case .state: try await host.state(of: ctx.agentID).fileData
         }

@@ -54,6 +54,30 @@ import Testing
         }
     }
 
+    /// `status` bytes are kept per agent while its record is unchanged; every change shows at once.
+    @Test func statusFollowsEveryChange() async throws {
+        try await withRuntime { rt in
+            _ = try await rt.createAgent(id: "s", kind: "echo")
+            try await rt.ctl("s", "pause")
+            let first = try await rt.op.readString("/agents/s/status")
+            #expect(try await rt.op.readString("/agents/s/status") == first)
+            for n in 1...3 {
+                try await rt.send("s", "m\(n)")
+                #expect(try await rt.statusOf("s")["queue_depth"]?.intValue == n)
+            }
+            _ = try await rt.op.write("/agents/s/config", Data(#"{"name":"renamed"}"#.utf8), mode: .replace)
+            #expect(try await rt.statusOf("s")["name"] == "renamed")
+            try await rt.ctl("s", "resume")
+            #expect(try await rt.drained("s"))
+            #expect(try await rt.statusOf("s")["state"] == "active")
+            #expect(try await rt.statusOf("s")["tick_count"]?.intValue ?? 0 >= 1)
+            try await rt.op.remove("/agents/s")
+            _ = try await rt.createAgent(id: "s", kind: "echo")  // same id, new agent: nothing stale
+            #expect(try await rt.statusOf("s")["queue_depth"]?.intValue == 0)
+            #expect(try await rt.statusOf("s")["tick_count"]?.intValue == 0)
+        }
+    }
+
     @Test func configIsAValidatedMergePatch() async throws {
         try await withRuntime { rt in
             _ = try await rt.createAgent(id: "c", kind: "echo", config: .object(["inbox": .object(["max_depth": 10]), "note": "x"]))
