@@ -18,6 +18,8 @@ struct HTTPMetrics: Sendable {
     final class Handles: Sendable {
         let counters = Mutex<[String: CoreMetrics.Counter]>([:])
         let timers = Mutex<[String: CoreMetrics.Timer]>([:])
+        /// Store totals at the last scrape: counters move by the difference.
+        let lastStore = Mutex<(commits: Int, writes: Int)>((0, 0))
     }
 
     init(registry: PrometheusCollectorRegistry) {
@@ -71,6 +73,16 @@ struct HTTPMetrics: Sendable {
         registry.makeGauge(name: "agentd_watch_feeds", labels: []).set(Double(status["feeds"]?.intValue ?? 0))
         registry.makeGauge(name: "agentd_watchers", labels: []).set(Double(runtime.feeds.subscriberCount))
         registry.makeGauge(name: "agentd_uptime_seconds", labels: []).set(status["uptime_s"]?.doubleValue ?? 0)
+        let store = try await runtime.storeStats()
+        let (commits, writes) = handles.lastStore.withLock { last -> (Int, Int) in
+            defer { last = (store.commits, store.writes) }
+            return (max(0, store.commits - last.commits), max(0, store.writes - last.writes))
+        }
+        registry.makeCounter(name: "agentd_commits_total", labels: []).increment(by: Int64(commits))
+        registry.makeCounter(name: "agentd_commit_writes_total", labels: []).increment(by: Int64(writes))
+        registry.makeGauge(name: "agentd_inbox_pending", labels: []).set(Double(store.pending))
+        registry.makeGauge(name: "agentd_inbox_deepest", labels: []).set(Double(store.deepest))
+        registry.makeGauge(name: "agentd_deadletters", labels: []).set(Double(store.deadLetters))
         return registry.emitToString()
     }
 }

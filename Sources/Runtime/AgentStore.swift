@@ -16,6 +16,8 @@ public protocol AgentStore: Sendable {
     /// Agents in id order, after `after`.
     func listAgents(after: String?, limit: Int) async throws -> [AgentRecord]
     func agentCount() async throws -> Int
+    /// Totals for metrics: commits and writes so far, envelopes pending and dead-lettered.
+    func storeStats() async throws -> StoreStats
 
     /// Replaces the config and the alarms that come from it.
     func updateConfig(_ id: String, config: JSON, alarms: [Alarm], trace: [JSON]) async throws -> [LogRecord]
@@ -94,5 +96,25 @@ public enum Trace {
         o["type"] = .string(type)
         o["at"] = .string(Timestamp.iso(at))
         return .object(o)
+    }
+}
+
+/// What `/metrics` reports about storage.
+public struct StoreStats: Sendable, Equatable {
+    /// Transactions committed and writes they carried since the store was opened (group commit
+    /// puts many writes in one transaction).
+    public var commits: Int
+    public var writes: Int
+    /// Envelopes waiting in all inboxes, the deepest inbox, and dead letters kept.
+    public var pending: Int
+    public var deepest: Int
+    public var deadLetters: Int
+
+    public init(commits: Int, writes: Int, pending: Int, deepest: Int, deadLetters: Int) {
+        self.commits = commits
+        self.writes = writes
+        self.pending = pending
+        self.deepest = deepest
+        self.deadLetters = deadLetters
     }
 }

@@ -116,6 +116,8 @@ public final class Runtime: Sendable {
     /// A file client that acts as `principal`.
     public func client(as principal: Principal) -> RuntimeClient { RuntimeClient(runtime: self, principal: principal) }
 
+    public func storeStats() async throws -> StoreStats { try await store.storeStats() }
+
     public func runtimeStatus() async throws -> JSON {
         let now = clock.now()
         return .object([

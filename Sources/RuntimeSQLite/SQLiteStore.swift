@@ -115,6 +115,22 @@ public final class SQLiteStore: AgentStore {
         try db.read { conn in Int(try conn.scalar("SELECT count(*) FROM agents")?.int ?? 0) }
     }
 
+    public func storeStats() async throws -> StoreStats {
+        let c = commitStats
+        let row = try db.read { conn in
+            try conn.query("SELECT total(queue_depth), max(queue_depth), total(deadletter_count) FROM agents").first ?? []
+        }
+        func int(_ i: Int) -> Int {
+            guard i < row.count else { return 0 }
+            switch row[i] {
+            case .int(let v): return Int(v)
+            case .double(let v): return Int(v)
+            default: return 0
+            }
+        }
+        return StoreStats(commits: c.commits, writes: c.writes, pending: int(0), deepest: int(1), deadLetters: int(2))
+    }
+
     public func updateConfig(_ id: String, config: JSON, alarms: [Alarm], trace: [JSON]) async throws -> [LogRecord] {
         try await db.write { conn in
             try conn.query("UPDATE agents SET config = ?, version = version + 1 WHERE id = ?", .text(config.description), .text(id))

@@ -172,4 +172,26 @@ import Testing
             #expect(r.text.contains("# TYPE agentd_http_request_duration_seconds histogram"))
         }
     }
+
+    @Test func commitsAndInboxDepthsAreReported() async throws {
+        try await withServer { rt, client in
+            func series(_ name: String) async throws -> Double? {
+                let text = try await client.execute(uri: "/metrics", method: .get, headers: auth).text
+                return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+            }
+            _ = try await rt.createAgent(id: "q1", kind: "echo")
+            _ = try await rt.createAgent(id: "q2", kind: "echo")
+            try await rt.ctl("q1", "pause")
+            try await rt.ctl("q2", "pause")
+            let commitsBefore = try await series("agentd_commits_total") ?? -1
+            for i in 0..<3 { try await rt.send("q1", "m\(i)") }
+            try await rt.send("q2", "x")
+            #expect(try await series("agentd_inbox_pending") == 4)
+            #expect(try await series("agentd_inbox_deepest") == 3)
+            #expect(try await series("agentd_deadletters") == 0)
+            let commitsAfter = try await series("agentd_commits_total") ?? -1
+            #expect(commitsAfter >= commitsBefore + 1)  // group commit may put the four sends in fewer
+            #expect(try await series("agentd_commit_writes_total") ?? 0 >= commitsAfter)
+        }
+    }
 }
