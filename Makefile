@@ -34,7 +34,10 @@ test: deps
 	python3 Tests/fire/faults.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 5
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3 --via fuse --senders 16
-	python3 Tests/fire/soak.py --bin $$($(SWIFT) build --show-bin-path) --minutes 2
+	# 2 minutes is mostly warm-up: RSS rises ~6 MB and levels off after 2-3 minutes (caches filling:
+	# SQLite's page cache per connection as the database grows, the row and status caches).
+	# make soak's 30 minutes, the leak check, keeps the 4 MB default.
+	python3 Tests/fire/soak.py --bin $$($(SWIFT) build --show-bin-path) --minutes 2 --slack-mb 8
 
 # The long proofs (release build, about 50 minutes): 100 crash rounds over HTTP, 10 through
 # FUSE, and a 30-minute soak of mixed load.
