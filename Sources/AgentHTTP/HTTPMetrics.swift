@@ -47,19 +47,11 @@ struct HTTPMetrics: Sendable {
     }
 
     func record(route: String, status: Int, since started: ContinuousClock.Instant) {
-        let key = route + " " + String(status)
-        let counter = handles.counters.withLock { cache in
-            if let c = cache[key] { return c }
-            let c = CoreMetrics.Counter(label: "agentd_http_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory)
-            cache[key] = c
-            return c
-        }
-        counter.increment()
-        let timer = handles.timers.withLock { cache in
-            if let t = cache[route] { return t }
-            let t = CoreMetrics.Timer(label: "agentd_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            cache[route] = t
-            return t
+        handles.counters.made(route + " " + String(status)) {
+            CoreMetrics.Counter(label: "agentd_http_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory)
+        }.increment()
+        let timer = handles.timers.made(route) {
+            CoreMetrics.Timer(label: "agentd_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
         }
         let d = ContinuousClock.now - started
         timer.recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
@@ -84,5 +76,17 @@ struct HTTPMetrics: Sendable {
         registry.makeGauge(name: "agentd_inbox_deepest", labels: []).set(Double(store.deepest))
         registry.makeGauge(name: "agentd_deadletters", labels: []).set(Double(store.deadLetters))
         return registry.emitToString()
+    }
+}
+
+extension Mutex {
+    /// The value under `key`, made on first use.
+    func made<Handle>(_ key: String, _ make: () -> Handle) -> Handle where Value == [String: Handle] {
+        withLock { cache in
+            if let h = cache[key] { return h }
+            let h = make()
+            cache[key] = h
+            return h
+        }
     }
 }

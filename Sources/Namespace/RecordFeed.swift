@@ -132,9 +132,9 @@ public final class RecordFeed: Sendable {
         }
     }
 
-    /// Suspends until a record after `cursor` exists, the task is cancelled, or `subscription`
-    /// (when given) is woken.
-    fileprivate func wait(after cursor: UInt64, waking subscription: Subscription? = nil) async {
+    /// Suspends until a record after `cursor` exists, the task is cancelled, or `subscription` is
+    /// woken.
+    fileprivate func wait(after cursor: UInt64, waking subscription: Subscription) async {
         let token = state.withLock { s -> Int in
             s.nextWaiter += 1
             return s.nextWaiter
@@ -148,12 +148,12 @@ public final class RecordFeed: Sendable {
                 }
                 if ready { return c.resume() }
                 // Registered: a wake from now on finds the token; one from before left the flag.
-                if subscription?.waitingOn(token) == true { resume(token) }
+                if subscription.waitingOn(token) { resume(token) }
             }
         } onCancel: {
             resume(token)
         }
-        subscription?.waitingOn(nil)
+        subscription.waitingOn(nil)
     }
 
     /// Resumes one waiter if it is still waiting (publish may have resumed it already).
@@ -189,7 +189,7 @@ public final class RecordFeed: Sendable {
 
         deinit { feed.unsubscribed() }
 
-        public func makeAsyncIterator() -> Iterator { Iterator(feed: feed, cursor: start) }
+        public func makeAsyncIterator() -> Iterator { Iterator(batches: batches()) }
 
         public func batches() -> Batches { Batches(subscription: self, cursor: start) }
 
@@ -245,30 +245,17 @@ public final class RecordFeed: Sendable {
             }
         }
 
+        /// One record at a time, over `batches()`.
         public struct Iterator: AsyncIteratorProtocol {
-            let feed: RecordFeed
-            var cursor: UInt64
-            var pending: [FeedRecord] = []
+            var batches: Batches
+            var pending: ArraySlice<FeedRecord> = []
 
             public mutating func next() async -> FeedRecord? {
-                while true {
-                    if !pending.isEmpty {
-                        let r = pending.removeFirst()
-                        cursor = r.id
-                        return r
-                    }
-                    if Task.isCancelled { return nil }
-                    let (records, reset) = feed.take(after: cursor, max: 256)
-                    if let reset {
-                        cursor = reset.id
-                        return reset
-                    }
-                    if !records.isEmpty {
-                        pending = records
-                        continue
-                    }
-                    await feed.wait(after: cursor)
+                while pending.isEmpty {
+                    guard let batch = await batches.next() else { return nil }
+                    pending = batch[...]
                 }
+                return pending.popFirst()
             }
         }
     }

@@ -72,15 +72,6 @@ final class SQLiteConnection: @unchecked Sendable {
         guard rc == SQLITE_OK else { throw error(rc, sql) }
     }
 
-    /// Runs one statement with no arguments and no rows through the statement cache: for the
-    /// transaction and savepoint statements the writer runs for every job.
-    func run(_ sql: String) throws(FSError) {
-        let stmt = try statement(sql)
-        defer { sqlite3_reset(stmt) }
-        let rc = sqlite3_step(stmt)
-        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw error(rc, sql) }
-    }
-
     private func statement(_ sql: String) throws(FSError) -> OpaquePointer {
         if let s = cache[sql] { return s }
         var stmt: OpaquePointer?

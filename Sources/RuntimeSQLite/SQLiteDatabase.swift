@@ -151,9 +151,11 @@ final class WriterThread: @unchecked Sendable {
         }
     }
 
+    /// Transaction and savepoint statements go through `query`, whose statement cache prepares
+    /// them once (`exec` would parse them for every job).
     private func process(_ batch: [Job]) {
         do {
-            try connection.run("BEGIN IMMEDIATE")
+            try connection.query("BEGIN IMMEDIATE")
         } catch {
             for job in batch { job.fail(error) }
             return
@@ -162,14 +164,14 @@ final class WriterThread: @unchecked Sendable {
         done.reserveCapacity(batch.count)
         for job in batch {
             do {
-                try connection.run("SAVEPOINT job")
+                try connection.query("SAVEPOINT job")
                 switch job.run(connection) {
                 case .success(let resume):
-                    try connection.run("RELEASE job")
+                    try connection.query("RELEASE job")
                     done.append(resume)
                 case .failure(let resume):
-                    try connection.run("ROLLBACK TO job")
-                    try connection.run("RELEASE job")
+                    try connection.query("ROLLBACK TO job")
+                    try connection.query("RELEASE job")
                     done.append(resume)
                 }
             } catch {
@@ -180,7 +182,7 @@ final class WriterThread: @unchecked Sendable {
             }
         }
         do {
-            try connection.run("COMMIT")
+            try connection.query("COMMIT")
         } catch {
             try? connection.exec("ROLLBACK")
             for job in batch { job.fail(error) }

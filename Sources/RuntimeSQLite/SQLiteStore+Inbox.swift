@@ -145,8 +145,8 @@ extension SQLiteStore {
 }
 
 extension SQLiteConnection {
-    /// Records an accepted id; now and then forgets ids older than the window.
-    /// Records an envelope id as seen; false if it already was.
+    /// Records an envelope id as seen, false if it already was; now and then forgets ids older
+    /// than the window.
     @discardableResult
     func remember(_ agent: String, _ id: String, at: Int64, window: Int64) throws(FSError) -> Bool {
         try query("INSERT INTO seen(agent, env_id, at) VALUES(?, ?, ?) ON CONFLICT DO NOTHING", .text(agent), .text(id), .int(at))
