@@ -8,6 +8,7 @@ extension KindRegistry {
         var r = KindRegistry.standard
         r.register(FaultyKind())
         r.register(ProbeKind())
+        r.register(GateKind())
         return r
     }
 }

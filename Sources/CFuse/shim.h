@@ -17,9 +17,19 @@ static inline struct fuse *agentns_fuse_new(int argc, char **argv, const struct 
     return f;
 }
 
-static inline int agentns_fuse_loop_mt(struct fuse *f, unsigned int max_idle_threads) {
-    struct fuse_loop_config config = { 0, max_idle_threads };
-    return fuse_loop_mt(f, &config);
+// The 3.12 loop takes an opaque config whose thread limit can be set; the 3.2 struct that
+// FUSE_USE_VERSION 35 offers has only max_idle_threads and leaves the limit at libfuse's
+// default of 10 workers. The 3.12 symbols are in every libfuse3 >= 3.12 (Debian 12: 3.14).
+int fuse_loop_mt_312(struct fuse *f, struct fuse_loop_config *config);
+
+static inline int agentns_fuse_loop_mt(struct fuse *f, unsigned int max_threads, unsigned int max_idle_threads) {
+    struct fuse_loop_config *config = fuse_loop_cfg_create();
+    if (!config) return -1;
+    fuse_loop_cfg_set_max_threads(config, max_threads);
+    fuse_loop_cfg_set_idle_threads(config, max_idle_threads);
+    int rc = fuse_loop_mt_312(f, config);
+    fuse_loop_cfg_destroy(config);
+    return rc;
 }
 
 static inline void *agentns_fuse_private_data(void) {

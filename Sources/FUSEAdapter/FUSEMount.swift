@@ -11,8 +11,8 @@ public final class FUSEMount: @unchecked Sendable {
     public let fileSystem: AgentFileSystem
     public let mountpoint: String
     let options: [String]
-    let uid = getuid()
-    let gid = getgid()
+    let uid: uid_t
+    let gid: gid_t
     let mountedAt = Int64(Date().timeIntervalSince1970 * 1000)
     /// `struct fuse *`, set by mount() and cleared after run(); guarded by `state`.
     let state = Mutex<State>(State())
@@ -25,19 +25,33 @@ public final class FUSEMount: @unchecked Sendable {
         var stopping = false
     }
 
-    /// `allowOther` lets other users see the mount (needs `user_allow_other` in /etc/fuse.conf
-    /// unless root).
     /// Whether requests run on the libfuse thread that received them (`call`); otherwise on
     /// the Swift pool while that thread waits.
     let runsInline: Bool
+    /// Most libfuse worker threads at once. A request holds its worker until it is answered
+    /// (`echo tick > ctl` for as long as the tick), so this is how many slow requests can be
+    /// in flight before a quick `cat` waits behind them. libfuse's own default is 10.
+    public static let maxThreads: UInt32 = 64
+    static let maxIdleThreads: UInt32 = 8
 
-    public init(fileSystem: AgentFileSystem, mountpoint: String, allowOther: Bool = false, runsInline: Bool = false,
+    /// - Parameters:
+    ///   - allowOther: let other users use the mount (needs `user_allow_other` in
+    ///     /etc/fuse.conf unless root). The kernel then checks every access against the modes
+    ///     the mount reports (`default_permissions`): the files belong to the mount's owner, so
+    ///     others may read what is world-readable and never write, call, create or remove —
+    ///     they never act as the mount's principal.
+    ///   - owner: the uid and gid the files are reported as owned by (default: this process's);
+    ///     the one user, besides root, that acts as the principal through an `allowOther` mount.
+    public init(fileSystem: AgentFileSystem, mountpoint: String, allowOther: Bool = false, owner: (uid: UInt32, gid: UInt32)? = nil,
+                runsInline: Bool = false,
                 report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
         self.fileSystem = fileSystem
         self.runsInline = runsInline
         self.mountpoint = SystemMounts.absolute(mountpoint)
+        self.uid = owner?.uid ?? getuid()
+        self.gid = owner?.gid ?? getgid()
         var opts = ["fsname=agentfs", "subtype=agentfs"]
-        if allowOther { opts.append("allow_other") }
+        if allowOther { opts += ["allow_other", "default_permissions"] }
         self.options = opts
         self.report = report
     }
@@ -89,7 +103,7 @@ public final class FUSEMount: @unchecked Sendable {
         let status: Int32 = await withCheckedContinuation { done in
             let thread = Thread { [self] in
                 let fuse = session.raw
-                let rc = agentns_fuse_loop_mt(fuse, 16)
+                let rc = agentns_fuse_loop_mt(fuse, Self.maxThreads, Self.maxIdleThreads)
                 fuse_unmount(fuse)
                 state.withLock { $0.fuse = nil }
                 fuse_destroy(fuse)

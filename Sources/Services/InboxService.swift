@@ -6,7 +6,10 @@ public import Namespace
 public struct InboxService: FileService {
     public let name = "inbox"
     let host: any AgentHost
-    static let table = FileTable.file("inbox", .stream, [.read, .write, .append])
+    /// A plain file, not a `stream`: its bytes are a queue whose head ticks remove, so offsets
+    /// are not stable and a handle reads one snapshot (docs/decisions.md, "Reading inbox").
+    /// Its watch feed is still the append-only record of accepted envelopes.
+    static let table = FileTable.file("inbox", .file, [.read, .write, .append])
     /// How many pending envelopes a read shows.
     public static let readLimit = 10_000
 

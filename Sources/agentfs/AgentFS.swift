@@ -50,7 +50,7 @@ struct Mount: AsyncParsableCommand {
     @Flag(help: "Stay in the foreground until unmounted or signalled.")
     var foreground = false
 
-    @Flag(help: "Let other users use the mount (needs user_allow_other in /etc/fuse.conf unless root).")
+    @Flag(help: "Let other users read the mount's world-readable files (needs user_allow_other in /etc/fuse.conf unless root). The kernel checks the modes: only the mount's owner and root write, call, create or remove.")
     var allowOther = false
 
     @Option(help: "Seconds the kernel may cache names and attributes (file contents are never cached).")

@@ -6,6 +6,33 @@ import Testing
 
 /// Handle semantics: the Plan 9 call-file pattern and commit-on-close.
 @Suite struct OpenFileTests {
+    /// `cat inbox` reads in chunks; a tick that dequeues between two chunks must not tear a
+    /// line or skip one: the handle reads one snapshot, taken at its first read.
+    @Test func inboxReadsInChunksAreOneSnapshot() async throws {
+        try await withRuntime { rt in
+            _ = try await rt.createAgent(id: "q", kind: "echo")
+            try await rt.ctl("q", "pause")
+            for i in 0..<40 { try await rt.send("q", "message \(i) " + String(repeating: "x", count: 100)) }
+            let whole = try await rt.op.read("/agents/q/inbox")
+            let h = try await OpenFile(client: rt.op, path: "/agents/q/inbox", flags: .read)
+            var read = try await h.read(offset: 0, count: 1000)
+            // A tick dequeues the head of the inbox between two reads of the same handle.
+            try await rt.ctl("q", "tick")
+            try await rt.ctl("q", "tick")
+            #expect(try await rt.statusOf("q")["queue_depth"] == 38)
+            while true {
+                let chunk = try await h.read(offset: Int64(read.count), count: 1000)
+                if chunk.isEmpty { break }
+                read.append(chunk)
+            }
+            try await h.close()
+            #expect(read == whole)
+            let lines = String(decoding: read, as: UTF8.self).split(separator: "\n")
+            #expect(lines.count == 40)
+            #expect(lines.allSatisfy { (try? JSON(parsing: String($0))) != nil })
+        }
+    }
+
     @Test func callAnswersBelongToTheirOwnHandle() async throws {
         try await withRuntime { rt in
             _ = try await rt.createAgent(id: "c", kind: "echo")

@@ -15,7 +15,7 @@ PASS=0; FAIL=0
 AGENTD_PID=""
 
 cleanup() {
-  for m in "$MNT" "$WORK/confined"; do grep -q " $m " /proc/mounts && umount -l "$m"; done
+  for m in "$MNT" "$WORK/confined" "$WORK/shared"; do grep -q " $m " /proc/mounts && umount -l "$m"; done
   [ -n "$AGENTD_PID" ] && kill "$AGENTD_PID" 2>/dev/null
   pkill -f "agentfs mount .* $WORK/" 2>/dev/null
   wait 2>/dev/null
@@ -111,6 +111,26 @@ if [ "$MODE" = remote ]; then
   if python3 "$HERE/fuse_checks.py" confined "$WORK/confined" scout >"$WORK/py.out" 2>&1; then ok "agent-token mount confinement ($(grep -c '^ok' "$WORK/py.out") checks)"; else bad "confinement" "$(cat "$WORK/py.out")"; fi
   "$BIN/agentfs" unmount "$WORK/confined"
   check "agentfs unmount (confined)" eventually 5 sh -c "! grep -q ' $WORK/confined ' /proc/mounts"
+
+  # --allow-other: another local user reads what is world-readable and acts as nobody
+  # (default_permissions: the kernel checks the modes; only the owner writes, calls, creates, removes).
+  chmod 711 "$WORK"; mkdir -p "$WORK/shared"
+  "$BIN/agentfs" mount "$AGENTD_URL" "$WORK/shared" --allow-other >/dev/null
+  S="$WORK/shared/agents/scout"
+  as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "$1" 2>/dev/null; }
+  check "allow-other: another user reads status" as_nobody "grep -q '\"id\":\"scout\"' '$S/status'"
+  before=$(curl -s -H "Authorization: Bearer $T" "$AGENTD_URL/agents/scout/status")
+  goals_before=$(ls "$A/goals")
+  for attempt in "echo '{\"note\":\"owned\"}' > '$S/config'" "echo pause > '$S/ctl'" "echo tick > '$S/ctl'" \
+                 "echo -n data > '$S/identity/sign'" "echo hi > '$S/inbox'" "echo '{}' > '$S/goals/intruder.json'" \
+                 "rm '$S/goals/g2.json'" "exec 3<>'$S/identity/sign' && echo -n data >&3 && cat <&3"; do
+    if as_nobody "$attempt"; then bad "allow-other: another user is refused: $attempt"; else ok "allow-other: another user is refused: $attempt"; fi
+  done
+  check "allow-other: the owner still writes" sh -c "echo '{\"aim\":\"own\"}' > '$S/goals/g3.json' && rm '$S/goals/g3.json'"
+  after=$(curl -s -H "Authorization: Bearer $T" "$AGENTD_URL/agents/scout/status")
+  check "allow-other: the refusals changed nothing" test "$before" = "$after"
+  check "allow-other: no goal was created or removed" test "$(ls "$A/goals")" = "$goals_before"
+  "$BIN/agentfs" unmount "$WORK/shared"
 
   # agentd vanishes: EIO, not a hang; the mount recovers when it returns.
   kill -9 "$AGENTD_PID"; wait "$AGENTD_PID" 2>/dev/null
