@@ -53,7 +53,7 @@ struct AgentD: AsyncParsableCommand {
     @Option(help: "Also mount the namespace with FUSE at this directory, in process, as the operator.")
     var mount: String?
 
-    @Flag(help: "With --mount: let other users use the mount (needs user_allow_other unless root).")
+    @Flag(help: "With --mount: let other users read the mount's world-readable files (needs user_allow_other in /etc/fuse.conf unless root). The kernel checks the modes: only the mount's owner and root write, call, create or remove.")
     var allowOther = false
 
     func validate() throws {
@@ -72,11 +72,11 @@ struct AgentD: AsyncParsableCommand {
         let env = ProcessInfo.processInfo.environment
         let dataDir = data ?? env["AGENTD_DATA"]
             ?? ((env["XDG_STATE_HOME"].map { $0 + "/agentd" }) ?? (NSHomeDirectory() + "/.local/state/agentd"))
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try DataDirectory.prepare(dataDir) { logger.warning("\($0)") }
         let lock = try DataDirectoryLock(directory: dataDir)
         defer { lock.release() }
         let tokenPath = tokenFile ?? dataDir + "/token"
-        let token = try OperatorToken.loadOrCreate(at: tokenPath)
+        let token = try OperatorToken.loadOrCreate(at: tokenPath) { logger.warning("\($0)") }
 
         let store = try SQLiteStore(path: dataDir + "/agentd.sqlite")
         let registry = PrometheusCollectorRegistry()
@@ -167,16 +167,16 @@ struct DataDirectoryLock {
 }
 
 enum OperatorToken {
-    static func loadOrCreate(at path: String) throws -> String {
+    static func loadOrCreate(at path: String, report: (String) -> Void) throws -> String {
+        var st = stat()
+        if stat(path, &st) == 0 { try DataDirectory.tighten(path, st, mode: 0o600, what: "token file", report: report) }
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
             let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty else { throw StartError("the token file \(path) is empty; delete it to get a new token") }
             return token
         }
         let token = Tokens.generate(prefix: "op_")
-        guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw StartError("cannot write the token file \(path)")
-        }
+        try DataDirectory.createSecret(path, token + "\n")
         return token
     }
 }

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import sqlite3
+import subprocess
 import tempfile
 
 import yaml
@@ -123,7 +124,61 @@ def main():
                 f"found {sorted(set(leaks))}")
     finally:
         d.stop()
+    secrets_at_rest(args.bin, work)
     R.finish("auth and secrets")
+
+
+def mode(path):
+    return oct(os.stat(path).st_mode & 0o777)
+
+
+def secrets_at_rest(bin_dir, work):
+    """The data directory holds every private key and the operator token: never readable by
+    others, whatever the umask, and loosened files are tightened (or refused) at start."""
+    data = os.path.join(work, "rest", "data")
+    os.makedirs(os.path.dirname(data))
+    old = os.umask(0)
+    try:
+        d = Agentd(bin_dir, data).start()
+        d.create("k")
+        d.request("PUT", "/agents/k/goals/g.json", b'{"aim":"x"}')
+        files = {name: mode(os.path.join(data, name)) for name in os.listdir(data)}
+        R.check("umask 000: the data directory is created 0700", mode(data) == "0o700", mode(data))
+        R.check("umask 000: token, database, WAL, shm and lock are 0600",
+                {"token", "agentd.sqlite", "agentd.sqlite-wal", "agentd.sqlite-shm", "agentd.lock"} <= set(files)
+                and all(m == "0o600" for m in files.values()), files)
+        # Own agent token: export and import are the operator's.
+        tok = json.loads(d.request("POST", "/agents/k/tokens")[1])["token"]
+        R.check("an agent token cannot export its agent (it would read its private key)",
+                call(d, "GET", "/agents/k?export=1&private_key=1", tok)[0] == 403)
+        R.check("an agent token cannot import", call(d, "POST", "/agents?import=1", tok, b"{}")[0] == 403)
+        d.stop()
+        # Loosened by hand (or an older agentd): tightened at the next start, and said so.
+        os.chmod(data, 0o755)
+        for name in ("token", "agentd.sqlite"):
+            os.chmod(os.path.join(data, name), 0o644)
+        d.start()
+        R.check("a data directory readable by others is tightened to 0700 at start", mode(data) == "0o700", mode(data))
+        R.check("a token and database readable by others are tightened to 0600",
+                mode(os.path.join(data, "token")) == mode(os.path.join(data, "agentd.sqlite")) == "0o600")
+        d.stop()
+        R.check("the tightening is logged", "tightened" in open(d.log).read(), open(d.log).read()[-500:])
+        # Another user's loose directory is refused, not used (agentd run as uid 65534).
+        other = os.path.join(work, "rest", "foreign")
+        os.makedirs(other)
+        os.chmod(other, 0o777)
+        os.chmod(os.path.join(work), 0o755)
+        os.chmod(os.path.join(work, "rest"), 0o755)
+        copy = os.path.join(work, "rest", "agentd")
+        subprocess.run(["cp", os.path.join(bin_dir, "agentd"), copy], check=True)
+        os.chmod(copy, 0o755)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", copy, "--data", other,
+                            "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+        R.check("a data directory of another user that others can read is refused with what to do",
+                r.returncode == 1 and "chmod go-rwx" in r.stderr and not os.path.exists(os.path.join(other, "token")),
+                f"exit {r.returncode}: {r.stderr.strip()[:300]}")
+    finally:
+        os.umask(old)
 
 
 if __name__ == "__main__":
