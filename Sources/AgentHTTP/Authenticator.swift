@@ -24,7 +24,16 @@ public struct Authenticator: Sendable {
         }
         let token = parts[1].trimmingSpaces
         if Tokens.equal(Tokens.digest(token), operatorDigest) { return .operator }
-        if let agent = try? await runtime.agent(forToken: token) { return .agent(agent) }
+        let agent: String?
+        do {
+            agent = try await runtime.agent(forToken: token)
+        } catch let e as FSError {
+            // Storage could not answer: the token may well be valid, so say so, not 401.
+            throw FSError(.unavailable, "cannot check the token now (storage unavailable); try again", cause: e.cause ?? e.message)
+        } catch {
+            throw FSError(.unavailable, "cannot check the token now; try again", cause: String(describing: error))
+        }
+        if let agent { return .agent(agent) }
         throw FSError(.unauthorized, "the token is not valid for this agentd")
     }
 }

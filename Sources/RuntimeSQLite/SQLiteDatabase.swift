@@ -19,8 +19,15 @@ final class SQLiteDatabase: Sendable {
 
     let path: String
     let writer: WriterThread
-    private let readers = Mutex<[SQLiteConnection]>([])
-    private let maxIdleReaders = 8
+    /// Idle reader connections (nil once closed). Reads run on the calling thread, so as many
+    /// run at once as there are threads reading: the Swift pool's (one per core) plus libfuse's
+    /// workers with an in-process mount. Up to `maxIdleReaders` stay open for reuse; a read past
+    /// that opens a connection and closes it after (docs/storage.md, "Readers").
+    private let readers = Mutex<[SQLiteConnection]?>([])
+    private let maxIdleReaders = 32
+    /// Largest WAL file kept after a checkpoint: a burst of writes (or a long read holding a
+    /// snapshot) may grow it, and the next checkpoint that resets it truncates it back to this.
+    static let walSizeLimit = 64 << 20
 
     init(path: String, durability: Durability = .full) throws(FSError) {
         self.path = path
@@ -28,6 +35,7 @@ final class SQLiteDatabase: Sendable {
         try conn.exec("PRAGMA journal_mode=WAL")
         try conn.exec("PRAGMA synchronous=\(durability == .full ? "FULL" : "NORMAL")")
         try conn.exec("PRAGMA foreign_keys=OFF")
+        try conn.exec("PRAGMA journal_size_limit=\(Self.walSizeLimit)")
         try Schema.migrate(conn)
         writer = WriterThread(connection: conn)
     }
@@ -35,15 +43,12 @@ final class SQLiteDatabase: Sendable {
     /// Runs `body` on a reader connection of this thread's choosing. Reads are short: they run
     /// on the calling thread.
     func read<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        let conn: SQLiteConnection
-        if let c = readers.withLock({ $0.popLast() }) {
-            conn = c
-        } else {
-            conn = try SQLiteConnection(path: path, readOnly: true)
-        }
+        let (open, idle) = readers.withLock { pool in (pool != nil, pool?.popLast()) }
+        guard open else { throw FSError(.unavailable, "the database is closed (agentd is stopping)") }
+        let conn = try idle ?? SQLiteConnection(path: path, readOnly: true)
         defer {
             readers.withLock { pool in
-                if pool.count < maxIdleReaders { pool.append(conn) }
+                if let count = pool?.count, count < maxIdleReaders { pool?.append(conn) }
             }
         }
         return try body(conn)
@@ -67,8 +72,8 @@ final class SQLiteDatabase: Sendable {
     }
 
     func close() {
+        readers.withLock { $0 = nil }
         writer.close()
-        readers.withLock { $0.removeAll() }
     }
 }
 
@@ -138,10 +143,14 @@ final class WriterThread: @unchecked Sendable {
             condition.lock()
             while queue.isEmpty && !closed { condition.wait() }
             if queue.isEmpty && closed {
+                condition.unlock()
+                // Before close() returns: a process that exits right after finds the WAL folded
+                // into the database and truncated, not half checkpointed.
+                try? connection.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+                condition.lock()
                 finished = true
                 condition.broadcast()
                 condition.unlock()
-                try? connection.exec("PRAGMA wal_checkpoint(TRUNCATE)")
                 return
             }
             let batch = Array(queue.prefix(Self.maxBatch))
