@@ -244,7 +244,9 @@ public struct SSEParser: Sendable {
 
 extension HTTPFileClient {
     /// GET of a non-file route (`/agents`, `/agents/<id>`); returns the body.
-    public func get(_ path: String) async throws -> Data { try await request(.GET, path).body }
+    public func get(_ path: String, query: String = "") async throws -> Data { try await request(.GET, path, query: query).body }
     /// POST to a non-file route (`/agents`, `/agents/<id>/tokens`); returns the body.
-    public func post(_ path: String, body: Data? = nil) async throws -> Data { try await request(.POST, path, body: body).body }
+    public func post(_ path: String, query: String = "", body: Data? = nil) async throws -> Data {
+        try await request(.POST, path, query: query, body: body).body
+    }
 }

@@ -68,6 +68,15 @@ public struct NamespaceResponder: HTTPResponder {
             return json(.array(list), head: method == .head)
         case (.post, 1, "agents"):
             guard principal == .operator else { throw FSError.denied("/agents", "only the operator may create agents") }
+            let query = request.uri.queryParameters
+            if let flag = query["import"] {
+                guard flag == "1" else { throw FSError.invalidInput("import takes 1", path: "/agents") }
+                let bundle = try JSON(parsing: try await collect(request, limit: options.maxImportBytes))
+                let imported = try await runtime.importAgent(bundle, as: query["id"].map(String.init), replace: try Self.flag(query, "replace"))
+                var response = json(imported, status: .created)
+                response.headers[.location] = "/agents/\(imported["id"]?.stringValue ?? "")"
+                return response
+            }
             let body = try JSON(parsing: try await collect(request))
             guard let id = body["id"]?.stringValue, let kind = body["kind"]?.stringValue else {
                 throw FSError.invalidInput("create takes JSON {\"id\", \"kind\", \"config\"?} with string id and kind", path: "/agents")
@@ -85,7 +94,13 @@ public struct NamespaceResponder: HTTPResponder {
         if c.count == 2, c[0] == "agents", !path.trailingSlash {
             let id = c[1]
             switch method {
-            case .get, .head: return json(try JSON(parsing: try await client.read("/agents/\(id)/status")), head: method == .head)
+            case .get, .head:
+                let query = request.uri.queryParameters
+                if try Self.flag(query, "export") {
+                    guard principal == .operator else { throw FSError.denied(path.text, "only the operator may export agents") }
+                    return json(try await runtime.exportAgent(id, includeSecret: try Self.flag(query, "private_key")), head: method == .head)
+                }
+                return json(try JSON(parsing: try await client.read("/agents/\(id)/status")), head: method == .head)
             case .delete:
                 try await client.remove("/agents/\(id)")
                 return Response(status: .noContent)
@@ -175,15 +190,25 @@ public struct NamespaceResponder: HTTPResponder {
         FSError(.methodNotAllowed, "\(method.rawValue) is not supported here; use GET, HEAD, PUT, POST or DELETE", path: path)
     }
 
-    func collect(_ request: Request) async throws -> Data {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > options.maxBodyBytes {
-            throw FSError(.payloadTooLarge, "request body of \(length) bytes is over the limit of \(options.maxBodyBytes)")
+    func collect(_ request: Request, limit: Int? = nil) async throws -> Data {
+        let limit = limit ?? options.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw FSError(.payloadTooLarge, "request body of \(length) bytes is over the limit of \(limit)")
         }
         do {
-            let buffer = try await request.body.collect(upTo: options.maxBodyBytes)
+            let buffer = try await request.body.collect(upTo: limit)
             return Data(buffer.readableBytesView)
         } catch is NIOTooManyBytesError {
-            throw FSError(.payloadTooLarge, "request body is over the limit of \(options.maxBodyBytes) bytes")
+            throw FSError(.payloadTooLarge, "request body is over the limit of \(limit) bytes")
+        }
+    }
+
+    /// A yes/no query parameter: absent or 0 is no, 1 is yes, anything else is invalid_input.
+    static func flag(_ query: Parameters, _ name: String) throws(FSError) -> Bool {
+        switch query[Substring(name)].map(String.init) {
+        case nil, "0": return false
+        case "1": return true
+        default: throw FSError.invalidInput("\(name) takes 1 or 0")
         }
     }
 

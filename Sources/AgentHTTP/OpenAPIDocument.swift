@@ -94,6 +94,36 @@ components:
         kind: {type: string}
         state: {type: string}
         tick_count: {type: integer}
+    Bundle:
+      type: object
+      description: An agent as data (agentctl export / import); times are milliseconds since the epoch
+      required: [format, version, agent, identity]
+      properties:
+        format: {type: string, const: agentns.bundle}
+        version: {type: integer, const: 1}
+        exported_at: {type: integer}
+        agent:
+          type: object
+          required: [id, kind, config, lifecycle, created_at, tick_count]
+          properties:
+            id: {type: string}
+            kind: {type: string}
+            config: {type: object}
+            state: {}
+            lifecycle: {type: string, enum: [active, hibernated, paused]}
+            created_at: {type: integer}
+            tick_count: {type: integer, minimum: 0}
+        identity:
+          type: object
+          required: [pubkey]
+          properties:
+            pubkey: {type: string}
+            secret: {type: string, description: only with private_key=1}
+        alarms: {type: array, items: {type: object}}
+        goals: {type: array, items: {type: object}}
+        inbox: {type: array, items: {type: object}}
+        deadletter: {type: array, items: {type: object}}
+        logs: {type: object, additionalProperties: {type: array, items: {type: string}}}
     NewAgent:
       type: object
       required: [id, kind]
@@ -178,11 +208,22 @@ paths:
         "401": {$ref: "#/components/responses/Error"}
     post:
       operationId: createAgent
+      description: |
+        Creates an agent from {"id", "kind", "config"?}. With ?import=1 the body is instead a bundle
+        from GET /agents/{id}?export=1 (operator only): the agent is created as it was exported;
+        &id= imports it under another id, &replace=1 overwrites an agent that has the id.
+      parameters:
+        - {name: import, in: query, required: false, description: "1 to import a bundle", schema: {type: string, enum: ["0", "1"]}}
+        - {name: replace, in: query, required: false, description: "with import, 1 to overwrite an existing agent", schema: {type: string, enum: ["0", "1"]}}
+        - {name: id, in: query, required: false, description: "with import, the id to import under", schema: {type: string, pattern: "^[a-z0-9][a-z0-9._-]{0,62}$"}}
       requestBody:
         required: true
         content:
           application/json:
-            schema: {$ref: "#/components/schemas/NewAgent"}
+            schema:
+              oneOf:
+                - {$ref: "#/components/schemas/NewAgent"}
+                - {$ref: "#/components/schemas/Bundle"}
       responses:
         "201": {$ref: "#/components/responses/Status"}
         "400": {$ref: "#/components/responses/Error"}
@@ -194,8 +235,21 @@ paths:
     parameters: [{$ref: "#/components/parameters/id"}]
     get:
       operationId: agentInfo
+      description: |
+        The agent's status. With ?export=1 (operator only) the agent as a bundle for POST
+        /agents?import=1; &private_key=1 includes its private key.
+      parameters:
+        - {name: export, in: query, required: false, description: "1 for the agent as a bundle", schema: {type: string, enum: ["0", "1"]}}
+        - {name: private_key, in: query, required: false, description: "with export, 1 to include the private key", schema: {type: string, enum: ["0", "1"]}}
       responses:
-        "200": {$ref: "#/components/responses/Status"}
+        "200":
+          description: The agent's status, or with ?export=1 its bundle
+          content:
+            application/json:
+              schema:
+                oneOf:
+                  - {$ref: "#/components/schemas/Status"}
+                  - {$ref: "#/components/schemas/Bundle"}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}

@@ -68,6 +68,13 @@ public protocol AgentStore: Sendable {
     /// Spends `units` if the agent stays within `limit`; false (and nothing spent) otherwise.
     func spendBudget(_ agent: String, units: Int64, limit: Int64) async throws -> Bool
 
+    /// Everything stored for the agent (tokens excepted), read from one snapshot: export.
+    func exportAgent(_ id: String) async throws -> AgentBundle
+    /// Writes a whole agent in one transaction, then appends `trace`: import. An existing agent
+    /// of the same id is already_exists unless `replace`, which deletes it first. The bundle's
+    /// secret is required here (the runtime makes a new key pair when the bundle has none).
+    func importAgent(_ bundle: AgentBundle, replace: Bool, trace: [JSON]) async throws -> [LogRecord]
+
     /// Flushes and closes. Calls after close fail with unavailable.
     func close() async
 }

@@ -80,11 +80,7 @@ public final class SQLiteStore: AgentStore {
 
     public func deleteAgent(_ id: String) async throws {
         try await db.write { conn in
-            try conn.query("DELETE FROM agents WHERE id = ?", .text(id))
-            guard conn.changes == 1 else { throw Self.notFound(id) }
-            for table in ["inbox", "seen", "logs", "deadletter", "goals", "alarms", "identity", "tokens"] {
-                try conn.query("DELETE FROM \(table) WHERE agent = ?", .text(id))
-            }
+            guard try conn.deleteAgentRows(id) else { throw Self.notFound(id) }
         }
         _ = rows.withLock { $0.removeValue(forKey: id) }
     }

@@ -16,7 +16,7 @@ struct AgentCtl: AsyncParsableCommand {
             """,
         subcommands: [
             List.self, Create.self, Info.self, Delete.self, Send.self, Control.Tick.self, Control.Hibernate.self, Control.Wake.self,
-            Control.Pause.self, Control.Resume.self, Status.self, Logs.self, Ls.self, Cat.self, Write.self, Watch.self, Goals.self, Tokens.self,
+            Control.Pause.self, Control.Resume.self, Status.self, Logs.self, Ls.self, Cat.self, Write.self, Watch.self, Goals.self, Tokens.self, Export.self, Import.self,
         ]
     )
 

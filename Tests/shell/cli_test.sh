@@ -105,12 +105,31 @@ sys.exit(1 if missing else 0)
 PYEOF
 then ok "metrics parse with prometheus_client"; else bad "metrics" "$(cat "$WORK/metrics.check"; head -20 "$WORK/metrics")"; fi
 
+# export / import: the agent moves as one JSON bundle; the private key only when asked for.
+"$CTL" goals scout add keep '{"aim":"move"}' >/dev/null
+"$CTL" export scout >"$WORK/scout.bundle" && ok "export writes a bundle" || bad "export"
+python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); assert b["format"]=="agentns.bundle" and "secret" not in b["identity"]' "$WORK/scout.bundle" \
+  && ok "the bundle has no private key unless asked" || bad "bundle without key" "$(head -c 300 "$WORK/scout.bundle")"
+"$CTL" export scout --private-key >"$WORK/scout.key.bundle"
+expect "import of an existing id exits 1" 1 "" -- sh -c "'$CTL' import < '$WORK/scout.bundle'"
+grep -q "already exists" "$WORK/stderr" && ok "import says the id exists and what to do" || bad "import refusal" "$(cat "$WORK/stderr")"
+TICKS=$("$CTL" status scout --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["tick_count"])')
+expect "import --as" 0 "imported scout2 (echo, active, tick $TICKS, 0 pending)" -- sh -c "'$CTL' import --as scout2 < '$WORK/scout.key.bundle'"
+expect "the imported agent keeps its goals" 0 'keep	{"aim":"move"}' -- "$CTL" goals scout2
+[ "$("$CTL" cat scout/identity/pubkey)" = "$("$CTL" cat scout2/identity/pubkey)" ] && ok "with --private-key the identity moves too" || bad "pubkey kept"
+expect "import without the key says the identity is new" 0 "imported scout3 (echo, active, tick $TICKS, 0 pending)
+new identity: the bundle had no private key, so the agent has a new public key" -- "$CTL" import --as scout3 --file "$WORK/scout.bundle"
+expect "import --replace" 0 "imported scout2 (echo, active, tick $TICKS, 0 pending)" -- "$CTL" import --replace --as scout2 --file "$WORK/scout.key.bundle"
+expect "import of garbage exits 1" 1 "" -- sh -c "echo '{\"format\":\"zip\"}' | '$CTL' import"
+grep -q "not an agentns bundle" "$WORK/stderr" && ok "a bad bundle is named as such" || bad "bad bundle message" "$(cat "$WORK/stderr")"
+
 # A second agentd on the same data directory refuses.
 expect "second agentd refuses" 1 "" -- "$BIN/agentd" --data "$WORK/data" --listen 127.0.0.1:0
 grep -q "another agentd" "$WORK/stderr" && ok "second agentd says why" || bad "second agentd message" "$(cat "$WORK/stderr")"
 
 kill "$AGENTD_PID"; wait "$AGENTD_PID" 2>/dev/null; AGENTD_PID=""
 grep -q "stopped" "$WORK/agentd.log" && ok "agentd stops gracefully on SIGTERM" || bad "graceful stop" "$(tail -3 "$WORK/agentd.log")"
+! grep -E "(error|critical) " "$WORK/agentd.log" && ok "a graceful stop logs no error" || bad "errors logged by a clean run and stop" "$(grep -E "(error|critical) " "$WORK/agentd.log" | head -5)"
 
 echo "cli: $PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

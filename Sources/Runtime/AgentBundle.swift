@@ -1,0 +1,160 @@
+public import Foundation
+public import Namespace
+public import Services
+
+/// Everything one agent is, as data: what `agentctl export` writes and `agentctl import`
+/// reads (docs/decisions.md, "Export and import"). Its JSON form is versioned; times are
+/// milliseconds since the epoch so a round trip is exact. Agent tokens are never part of it
+/// (they are credentials of one agentd), and the private key only when asked for.
+public struct AgentBundle: Sendable, Equatable {
+    public static let format = "agentns.bundle"
+    public static let version = 1
+
+    public var record: AgentRecord
+    public var publicKey: String
+    /// The 32-byte BIP-340 secret, or nil when the export left it out.
+    public var secret: [UInt8]?
+    public var alarms: [Alarm]
+    public var goals: [Goal]
+    /// Pending envelopes in acceptance order, with their attempts.
+    public var inbox: [Envelope]
+    public var deadLetters: [DeadLetter]
+    /// The retained lines of each log, oldest first.
+    public var logs: [LogName: [String]]
+
+    public init(record: AgentRecord, publicKey: String, secret: [UInt8]?, alarms: [Alarm], goals: [Goal], inbox: [Envelope],
+                deadLetters: [DeadLetter], logs: [LogName: [String]]) {
+        self.record = record
+        self.publicKey = publicKey
+        self.secret = secret
+        self.alarms = alarms
+        self.goals = goals
+        self.inbox = inbox
+        self.deadLetters = deadLetters
+        self.logs = logs
+    }
+
+    // MARK: - JSON
+
+    public func json(exportedAt: Int64) -> JSON {
+        let r = record
+        var identity: [String: JSON] = ["pubkey": .string(publicKey)]
+        if let secret { identity["secret"] = .string(Hex.encode(secret)) }
+        return .object([
+            "format": .string(Self.format), "version": .int(Self.version), "exported_at": .int64(exportedAt),
+            "agent": .object([
+                "id": .string(r.id), "kind": .string(r.kind), "config": r.config, "state": r.state, "lifecycle": .string(r.lifecycle.rawValue),
+                "created_at": .int64(r.createdAt), "tick_count": .int64(r.tickCount), "last_tick_at": r.lastTickAt.map { .int64($0) } ?? .null,
+                "last_tick_cause": r.lastTickCause.map { .string($0) } ?? .null, "dropped_count": .int64(r.droppedCount),
+                "budget_spent": .int64(r.budgetSpent),
+            ]),
+            "identity": .object(identity),
+            "alarms": .array(alarms.map { a in
+                .object(["id": .string(a.id), "due_at": .int64(a.dueAt), "every_ms": a.everyMs.map { .int64($0) } ?? .null,
+                         "source": .string(a.source.rawValue)])
+            }),
+            "goals": .array(goals.map { .object(["id": .string($0.id), "body": $0.body, "updated_at": .int64($0.updatedAt)]) }),
+            "inbox": .array(inbox.map(Self.envelopeJSON)),
+            "deadletter": .array(deadLetters.map { d in
+                .object(["envelope": Self.envelopeJSON(d.envelope), "reason": .string(d.reason), "at": .int64(d.at)])
+            }),
+            "logs": .object(Dictionary(uniqueKeysWithValues: LogName.allCases.map { ($0.rawValue, .array((logs[$0] ?? []).map { .string($0) })) })),
+        ])
+    }
+
+    static func envelopeJSON(_ e: Envelope) -> JSON {
+        .object(["id": .string(e.id), "from": .string(e.from), "kind": .string(e.kind), "body": e.body, "sent_at": .int64(e.sentAt),
+                 "attempts": .int(e.attempts), "last_error": e.lastError.map { .string($0) } ?? .null])
+    }
+
+    /// Reads a bundle, checking every field; `id` renames the agent.
+    public init(json: JSON, id newID: String? = nil) throws(FSError) {
+        func fail(_ what: String) -> FSError { FSError.invalidInput("bundle: \(what)") }
+        guard json["format"]?.stringValue == Self.format else { throw fail("not an agentns bundle (\"format\" must be \"\(Self.format)\")") }
+        guard json["version"]?.intValue == Self.version else {
+            throw fail("version \(json["version"]?.description ?? "missing") is not supported; this agentd reads version \(Self.version)")
+        }
+        guard let agent = json["agent"], case .object = agent else { throw fail("\"agent\" must be an object") }
+        func string(_ v: JSON?, _ key: String) throws(FSError) -> String {
+            guard let s = v?.stringValue else { throw fail("\(key) must be a string") }
+            return s
+        }
+        func int(_ v: JSON?, _ key: String, optional: Bool = false) throws(FSError) -> Int64? {
+            guard let v, v != .null else {
+                if optional { return nil }
+                throw fail("\(key) must be a whole number")
+            }
+            guard let i = v.intValue else { throw fail("\(key) must be a whole number") }
+            return Int64(i)
+        }
+        func array(_ key: String) throws(FSError) -> [JSON] {
+            guard let v = json[key] else { return [] }
+            guard let a = v.arrayValue else { throw fail("\(key) must be an array") }
+            return a
+        }
+        func envelope(_ v: JSON, _ key: String) throws(FSError) -> Envelope {
+            Envelope(id: try string(v["id"], "\(key).id"), from: try string(v["from"], "\(key).from"), kind: try string(v["kind"], "\(key).kind"),
+                     body: v["body"] ?? .null, sentAt: try int(v["sent_at"], "\(key).sent_at") ?? 0,
+                     attempts: Int(try int(v["attempts"], "\(key).attempts", optional: true) ?? 0),
+                     lastError: v["last_error"]?.stringValue)
+        }
+
+        let rawID: String
+        if let newID { rawID = newID } else { rawID = try string(agent["id"], "agent.id") }
+        let id: String
+        do { id = try AgentID.validate(rawID) } catch let e as FSError { throw e } catch { throw fail("agent.id: \(error)") }
+        guard let lifecycle = Lifecycle(rawValue: try string(agent["lifecycle"], "agent.lifecycle")) else {
+            throw fail("agent.lifecycle must be one of: \(Lifecycle.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let config = agent["config"], case .object = config else { throw fail("agent.config must be an object") }
+        record = AgentRecord(
+            id: id, kind: try string(agent["kind"], "agent.kind"), config: config, state: agent["state"] ?? .object([:]), lifecycle: lifecycle,
+            tickCount: try int(agent["tick_count"], "agent.tick_count") ?? 0, lastTickAt: try int(agent["last_tick_at"], "agent.last_tick_at", optional: true),
+            lastTickCause: agent["last_tick_cause"]?.stringValue, createdAt: try int(agent["created_at"], "agent.created_at") ?? 0,
+            droppedCount: try int(agent["dropped_count"], "agent.dropped_count", optional: true) ?? 0,
+            budgetSpent: try int(agent["budget_spent"], "agent.budget_spent", optional: true) ?? 0)
+        guard record.tickCount >= 0, record.droppedCount >= 0, record.budgetSpent >= 0 else { throw fail("agent counters must not be negative") }
+
+        publicKey = try string(json["identity"]?["pubkey"], "identity.pubkey")
+        if let hex = json["identity"]?["secret"]?.stringValue {
+            guard let bytes = Hex.decode(hex), bytes.count == 32 else { throw fail("identity.secret must be 64 hex digits") }
+            secret = bytes
+        } else {
+            secret = nil
+        }
+        alarms = try array("alarms").enumerated().map { (i, a) throws(FSError) in
+            let key = "alarms[\(i)]"
+            let alarmID = try string(a["id"], "\(key).id")
+            guard AgentID.isValid(alarmID) || alarmID == "~retry" else { throw fail("\(key).id is not a valid alarm id") }
+            guard let source = Alarm.Source(rawValue: try string(a["source"], "\(key).source")) else { throw fail("\(key).source is unknown") }
+            let every = try int(a["every_ms"], "\(key).every_ms", optional: true)
+            if let every, every <= 0 { throw fail("\(key).every_ms must be positive") }
+            return Alarm(id: alarmID, dueAt: try int(a["due_at"], "\(key).due_at") ?? 0, everyMs: every, source: source)
+        }
+        goals = try array("goals").enumerated().map { (i, g) throws(FSError) in
+            let goalID = try string(g["id"], "goals[\(i)].id")
+            guard AgentID.isValid(goalID) else { throw fail("goals[\(i)].id is not a valid goal id") }
+            return Goal(id: goalID, body: g["body"] ?? .null, updatedAt: try int(g["updated_at"], "goals[\(i)].updated_at") ?? 0, version: 1)
+        }
+        inbox = try array("inbox").enumerated().map { (i, e) throws(FSError) in try envelope(e, "inbox[\(i)]") }
+        deadLetters = try array("deadletter").enumerated().map { (i, d) throws(FSError) in
+            let key = "deadletter[\(i)]"
+            guard let e = d["envelope"] else { throw fail("\(key).envelope is missing") }
+            return DeadLetter(envelope: try envelope(e, "\(key).envelope"), reason: try string(d["reason"], "\(key).reason"),
+                              at: try int(d["at"], "\(key).at") ?? 0)
+        }
+        var logs: [LogName: [String]] = [:]
+        if let l = json["logs"] {
+            guard case .object(let o) = l else { throw fail("logs must be an object of log name to lines") }
+            for (name, lines) in o {
+                guard let log = LogName(rawValue: name) else { throw fail("logs.\(name) is not a log (trace, trajectory, outbox)") }
+                guard let a = lines.arrayValue else { throw fail("logs.\(name) must be an array of lines") }
+                logs[log] = try a.enumerated().map { (i, line) throws(FSError) in
+                    guard let s = line.stringValue, !s.contains("\n") else { throw fail("logs.\(name)[\(i)] must be a one-line string") }
+                    return s
+                }
+            }
+        }
+        self.logs = logs
+    }
+}
