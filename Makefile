@@ -23,6 +23,7 @@ demo: deps
 # The whole test suite: unit, conformance, crash, HTTP and SSE tests, the CLI end-to-end
 # script, then real FUSE mounts in both modes (needs /dev/fuse and root or user_allow_other).
 test: deps
+	@mkdir -p .build && git status --porcelain --untracked-files=all > .build/tree-before 2>/dev/null || true
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/cli_test.sh
@@ -38,6 +39,12 @@ test: deps
 	# SQLite's page cache per connection as the database grows, the row and status caches).
 	# make soak's 30 minutes, the leak check, keeps the 4 MB default.
 	python3 Tests/fire/soak.py --bin $$($(SWIFT) build --show-bin-path) --minutes 2 --slack-mb 8
+	@# No test may write into the source tree: the tree is as it was before the run.
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git status --porcelain --untracked-files=all | diff .build/tree-before - >/dev/null || { \
+	    echo "make test changed the source tree (a test wrote outside its temporary directory):"; \
+	    git status --porcelain --untracked-files=all | diff .build/tree-before - ; exit 1; }; \
+	  echo "source tree unchanged by the tests"; fi
 
 # The long proofs (release build, about 50 minutes): 100 crash rounds over HTTP, 10 through
 # FUSE, and a 30-minute soak of mixed load.

@@ -121,6 +121,7 @@ let package = Package(
             dependencies: [
                 "Runtime", "RuntimeSQLite", "AgentNSTesting", "CSQLite", "AgentHTTP", "AgentClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],

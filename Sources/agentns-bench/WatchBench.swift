@@ -3,6 +3,8 @@ import AgentHTTP
 import AgentNSTesting
 import AsyncHTTPClient
 import Foundation
+import Logging
+import ServiceLifecycle
 import Hummingbird
 import Namespace
 import Runtime
@@ -49,8 +51,11 @@ func watchBench(watchers: Int, ticks: Int, intervalMs: Int) async throws -> (eve
     config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: watchers + 16)
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     var result = (0.0, 0.0, 0.0)
+    // The server runs as a service so that it stops gracefully: cancelling its task instead makes
+    // Hummingbird log "Waiting on child channel: CancellationError()" as an error.
+    let server = ServiceGroup(services: [app], logger: Logger(label: "bench"))
     try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await app.run() }
+        group.addTask { try await server.run() }
         group.addTask { await runtime.run() }
         var ports = portStream.makeAsyncIterator()
         let port = await ports.next()!
@@ -86,6 +91,8 @@ func watchBench(watchers: Int, ticks: Int, intervalMs: Int) async throws -> (eve
         // Every trace record of each tick reached every watcher; count them all as delivered events.
         let perTick = Double(try await runtime.lines("w", "logs/trace").count - 1) / Double(ticks)
         result = (Double(latencies.count) * perTick / elapsed, pct(0.5), pct(0.99))
+        await server.triggerGracefulShutdown()
+        try await group.next()  // the server's group, or the engine: whichever ends first
         group.cancelAll()
     }
     try await http.shutdown()
