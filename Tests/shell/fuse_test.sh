@@ -97,6 +97,12 @@ echo '{"inbox":{"max_depth":1,"overflow":"dead_letter"}}' > "$R/config"
 echo pause > "$R/ctl"
 echo pending > "$R/inbox"; echo overflow > "$R/inbox"
 if python3 "$HERE/fuse_checks.py" ranges "$MNT" ranger >"$WORK/py.out" 2>&1; then ok "$(grep '^ok' "$WORK/py.out" | tail -1 | cut -c6-)"; else bad "ranges" "$(grep -v '^ok' "$WORK/py.out" | head -20)"; fi
+# Every file has a time, the same on the mount as over HTTP (Last-Modified).
+same_time() {
+  local lm; lm=$(curl -sI -H "Authorization: Bearer $T" "$AGENTD_URL/agents/ranger/$1" | tr -d '\r' | sed -n 's/^[Ll]ast-[Mm]odified: //p')
+  [ -n "$lm" ] && [ "$(stat -c %Y "$R/$1")" = "$(date -d "$lm" +%s)" ]
+}
+for f in status config deadletter/count goals/g1.json mounts; do check "stat time of $f is its Last-Modified" same_time "$f"; done
 
 # Malformed names through the mount: refused, nothing created.
 for name in $'bad\x01name' '%2e%2e' 'a%2fb' "$(printf 'x%.0s' $(seq 1 300))" $'\xff\xfe' 'ＡＢ'; do
