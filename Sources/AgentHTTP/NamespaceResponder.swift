@@ -51,13 +51,11 @@ public struct NamespaceResponder: HTTPResponder {
         if c == ["runtime", "status"], method == .get || method == .head {
             let query = request.uri.queryParameters
             let range = try Self.range(offset: query["offset"], count: query["count"], path: path.text)
-            if (range.isAll && query["offset"] == nil) || method == .head {
-                var response = json(try await runtime.runtimeStatus(), head: method == .head)
-                response.headers[.lastModified] = HTTPDate.format(ms: runtime.clock.now())  // computed now: changed now
-                return response
-            }
-            var response = bytes(range.slice(Data((try await runtime.runtimeStatus().description + "\n").utf8)), status: .ok, type: "application/octet-stream")
-            response.headers[HTTPField.Name("X-Offset")!] = String(range.offset)
+            let whole = Data((try await runtime.runtimeStatus().description + "\n").utf8)
+            var response = bytes(range.slice(whole), status: .ok, type: range.isAll ? "application/json" : "application/octet-stream",
+                                 head: method == .head)
+            response.headers[.lastModified] = HTTPDate.format(ms: runtime.clock.now())  // computed now: changed now
+            if method == .get { response.headers[HTTPField.Name("X-Offset")!] = String(range.offset) }
             return response
         }
         let principal = try await auth.principal(authorization: request.headers[.authorization])
