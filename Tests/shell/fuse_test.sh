@@ -103,6 +103,12 @@ same_time() {
   [ -n "$lm" ] && [ "$(stat -c %Y "$R/$1")" = "$(date -d "$lm" +%s)" ]
 }
 for f in status config deadletter/count goals/g1.json mounts; do check "stat time of $f is its Last-Modified" same_time "$f"; done
+# JSON files are one line and a newline: wc -l counts 1, and cat leaves the prompt on its own line.
+DL=$(ls "$R/deadletter" | grep -v -x -e count -e list -e ctl | head -1)
+for f in status config state goals/g1.json "deadletter/$DL"; do
+  check "wc -l $f is 1 and it ends in a newline" sh -c "[ \"\$(wc -l < '$R/$f')\" = 1 ] && [ \"\$(tail -c 1 '$R/$f' | od -An -c | tr -d ' ')\" = '\\n' ]"
+done
+check "wc -l /runtime/status is 1" sh -c "[ \"\$(wc -l < '$MNT/runtime/status')\" = 1 ]"
 
 # Malformed names through the mount: refused, nothing created.
 for name in $'bad\x01name' '%2e%2e' 'a%2fb' "$(printf 'x%.0s' $(seq 1 300))" $'\xff\xfe' 'ＡＢ'; do
