@@ -76,7 +76,8 @@ import Testing
                         let byOffset = try await Self.chunked(rt.op, path, chunk)
                         #expect(byOffset == whole, "\(log): offsets in chunks of \(chunk)")
                         let byHandle = try await Self.cat(rt.op, path, chunk)
-                        #expect(byHandle == whole, "\(log): one handle in chunks of \(chunk): \(Self.lines(byHandle).count) lines, want \(records.count)")
+                        #expect(byHandle == whole,
+                                "\(log): one handle in chunks of \(chunk): \(Self.lines(byHandle).count) lines, want \(records.count)")
                     }
                     // The size counts every byte ever written; the bytes at the end are the last record,
                     // so `tail` (which reads back from the size) finds the newest records where they are.
