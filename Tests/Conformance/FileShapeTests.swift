@@ -29,11 +29,25 @@ import Testing
                 }
                 #expect(seen >= 14)
             }
-            // The time moves with a tick.
-            let before = try await rt.op.stat("/agents/fresh/state").mtime
-            try await rt.send("fresh", "hi")
-            #expect(try await rt.drained("fresh"))
-            #expect(try await TestRuntime.eventually { try await rt.op.stat("/agents/fresh/state").mtime >= before })
+        }
+    }
+
+    /// A never-changed file's time is the agent's creation; a tick moves it to the tick's time.
+    @Test func aFilesTimeIsItsLastChangeElseItsCreation() async throws {
+        let clock = ManualClock()
+        try await withRuntime(clock: clock) { rt in
+            let created = clock.now()
+            _ = try await rt.createAgent(id: "t", kind: "echo")
+            for path in ["status", "state", "config", "ctl", "mounts", "identity/pubkey", "logs/trace", "goals", "deadletter/count"] {
+                #expect(try await rt.op.stat("/agents/t/" + path).mtime == created, "\(path)")
+            }
+            clock.advance(by: 60_000)
+            try await rt.send("t", "hi")
+            #expect(try await rt.drained("t"))
+            for path in ["status", "state", "logs/trace", "outbox"] {
+                #expect(try await rt.op.stat("/agents/t/" + path).mtime == created + 60_000, "\(path)")
+            }
+            #expect(try await rt.op.stat("/agents/t/mounts").mtime == created)
         }
     }
 
