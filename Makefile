@@ -29,6 +29,7 @@ test: deps
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/cli_test.sh
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh remote
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh inprocess
+	python3 Tests/fire/log_retention.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/hostile_http.py --bin $$($(SWIFT) build --show-bin-path)
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/fire/schemathesis.sh
 	python3 Tests/fire/auth_secrets.py --bin $$($(SWIFT) build --show-bin-path)

@@ -90,7 +90,8 @@ public struct HTTPFileClient: FileClient {
         let type = h.first(name: "X-File-Type").flatMap(FileType.init(rawValue:)) ?? .file
         let version = h.first(name: "ETag").flatMap { UInt64($0.trimmingCharacters(in: CharacterSet(charactersIn: "\""))) } ?? 0
         let mode = h.first(name: "X-File-Mode").flatMap { UInt32($0, radix: 8) } ?? (type == .dir ? 0o555 : 0o444)
-        return FileStat(name: name, type: type, size: h.first(name: "Content-Length").flatMap(Int64.init) ?? 0, mtime: 0, version: version,
+        let mtime = h.first(name: "Last-Modified").flatMap(HTTPTimes.imfFixdate) ?? 0
+        return FileStat(name: name, type: type, size: h.first(name: "Content-Length").flatMap(Int64.init) ?? 0, mtime: mtime, version: version,
                         id: FileStat.stableID(path), mode: mode)
     }
 
@@ -115,15 +116,18 @@ public struct HTTPFileClient: FileClient {
         return entries.map { e in
             let name = e["name"]?.stringValue ?? ""
             return FileStat(name: name, type: e["type"]?.stringValue.flatMap(FileType.init(rawValue:)) ?? .file,
-                            size: Int64(e["size"]?.intValue ?? 0), mtime: 0, version: 0, id: FileStat.stableID(prefix + "/" + name),
+                            size: Int64(e["size"]?.intValue ?? 0), mtime: e["mtime"]?.stringValue.flatMap(HTTPTimes.rfc3339) ?? 0,
+                            version: 0, id: FileStat.stableID(prefix + "/" + name),
                             mode: e["mode"]?.stringValue.flatMap { UInt32($0, radix: 8) } ?? 0o444)
         }
     }
 
-    public func read(_ path: String, offset: Int64, count: Int?) async throws -> Data {
-        var query = offset > 0 ? "offset=\(offset)" : ""
-        if let count { query += (query.isEmpty ? "" : "&") + "count=\(count)" }
-        return try await request(.GET, path, query: query).body
+    public func read(_ path: String, _ range: ByteRange) async throws -> FileSlice {
+        var query = range.offset > 0 ? "offset=\(range.offset)" : ""
+        if let count = range.count { query += (query.isEmpty ? "" : "&") + "count=\(count)" }
+        let (_, headers, body) = try await request(.GET, path, query: query)
+        let begins = headers.first(name: "X-Offset").flatMap(Int64.init) ?? range.offset
+        return FileSlice(body, at: max(begins, range.offset))
     }
 
     public func write(_ path: String, _ data: Data, mode: WriteMode) async throws -> Data {

@@ -49,7 +49,14 @@ public struct NamespaceResponder: HTTPResponder {
         let method = request.method
         // The one unauthenticated route.
         if c == ["runtime", "status"], method == .get || method == .head {
-            return json(try await runtime.runtimeStatus(), head: method == .head)
+            let query = request.uri.queryParameters
+            let range = try Self.range(offset: query["offset"], count: query["count"], path: path.text)
+            let whole = Data((try await runtime.runtimeStatus().description + "\n").utf8)
+            var response = bytes(range.slice(whole), status: .ok, type: range.isAll ? "application/json" : "application/octet-stream",
+                                 head: method == .head)
+            response.headers[.lastModified] = HTTPDate.format(ms: runtime.clock.now())  // computed now: changed now
+            if method == .get { response.headers[HTTPField.Name("X-Offset")!] = String(range.offset) }
+            return response
         }
         let principal = try await auth.principal(authorization: request.headers[.authorization])
         if c == ["openapi.yaml"], method == .get {
@@ -139,21 +146,19 @@ public struct NamespaceResponder: HTTPResponder {
             if query["watch"] != nil || request.headers[.accept] == "text/event-stream" {
                 return try await watch(request, text, client)
             }
+            let range = try Self.range(offset: query["offset"], count: query["count"], path: text)
             let accept = request.headers[.accept] ?? ""
             if path.trailingSlash || accept.contains("application/json") {
                 if let entries = try? await client.list(text) { return json(.array(entries.map(Self.entry))) }
             }
-            let offset = try query["offset"].map { s throws(FSError) -> Int64 in
-                guard let v = Int64(s), v >= 0 else { throw FSError.invalidInput("offset must be a whole number >= 0") }
-                return v
-            } ?? 0
-            let count = try query["count"].map { s throws(FSError) -> Int in
-                guard let v = Int(s), v >= 0 else { throw FSError.invalidInput("count must be a whole number >= 0") }
-                return v
-            }
             do {
-                let data = try await client.read(text, offset: offset, count: count)
-                return bytes(data, status: .ok, type: Self.contentType(path.components.last ?? ""))
+                let slice = try await client.read(text, range)
+                let name = path.components.last ?? ""
+                // A part of a JSON document is not JSON: a ranged read of one is plain bytes.
+                let type = range.isAll || !Self.isJSON(name) ? Self.contentType(name) : "application/octet-stream"
+                var response = bytes(slice.data, status: .ok, type: type)
+                response.headers[HTTPField.Name("X-Offset")!] = String(slice.offset)
+                return response
             } catch let e as FSError where e.code == .isDirectory {
                 return json(.array(try await client.list(text).map(Self.entry)))
             }
@@ -164,7 +169,7 @@ public struct NamespaceResponder: HTTPResponder {
                 .contentLength: "\(stat.size)", HTTPField.Name("X-File-Type")!: stat.type.rawValue,
                 .eTag: "\"\(stat.version)\"", HTTPField.Name("X-File-Mode")!: String(stat.mode, radix: 8),
             ]
-            if stat.mtime > 0 { headers[.lastModified] = HTTPDate.format(ms: stat.mtime) }
+            headers[.lastModified] = HTTPDate.format(ms: stat.mtime)
             if stat.type != .dir { headers[.contentType] = Self.contentType(path.components.last ?? "") }
             return Response(status: .ok, headers: headers, body: ResponseBody())
         case .put:
@@ -214,12 +219,21 @@ public struct NamespaceResponder: HTTPResponder {
 
     static func entry(_ s: FileStat) -> JSON {
         .object(["name": .string(s.name), "type": .string(s.type.rawValue), "size": .int64(s.size),
-                 "mtime": s.mtime > 0 ? .string(Timestamp.iso(s.mtime)) : .null, "mode": .string(String(s.mode, radix: 8))])
+                 "mtime": .string(Timestamp.iso(s.mtime)), "mode": .string(String(s.mode, radix: 8))])
     }
 
-    static func contentType(_ name: String) -> String {
-        ["status", "config", "state"].contains(name) || name.hasSuffix(".json") ? "application/json" : "text/plain; charset=utf-8"
+    /// `?offset=N&count=M`: checked once here (negative or malformed is invalid_input).
+    static func range(offset: Substring?, count: Substring?, path: String) throws(FSError) -> ByteRange {
+        do {
+            return try ByteRange(offset: offset.map(String.init), count: count.map(String.init))
+        } catch {
+            throw error.at(path)
+        }
     }
+
+    static func isJSON(_ name: String) -> Bool { ["status", "config", "state"].contains(name) || name.hasSuffix(".json") }
+
+    static func contentType(_ name: String) -> String { isJSON(name) ? "application/json" : "text/plain; charset=utf-8" }
 
     func json(_ value: JSON, status: HTTPResponse.Status = .ok, head: Bool = false) -> Response {
         bytes(Data((value.description + "\n").utf8), status: status, type: "application/json", head: head)

@@ -44,11 +44,16 @@ components:
       name: offset
       in: query
       required: false
+      description: |
+        Read from this byte (any file). Past the end: an empty body. Negative or not a whole
+        number: 400 invalid_input. The response's X-Offset header says where its bytes begin:
+        the offset asked for, or on a log whose head was pruned, its oldest retained byte.
       schema: {type: integer, minimum: 0}
     count:
       name: count
       in: query
       required: false
+      description: Read at most this many bytes (any file). Negative or not a whole number is 400 invalid_input.
       schema: {type: integer, minimum: 0}
   schemas:
     Error:
@@ -144,7 +149,7 @@ components:
         name: {type: string}
         type: {type: string, enum: [file, dir, stream, call]}
         size: {type: integer}
-        mtime: {type: [string, "null"]}
+        mtime: {type: string}
         mode: {type: string}
   responses:
     Error:
@@ -158,6 +163,15 @@ components:
         application/json:
           schema: {$ref: "#/components/schemas/Status"}
         text/event-stream:
+          schema: {type: string}
+    StatusFile:
+      description: The agent's status (with ?watch=1 a stream of its changes; with offset or count, those bytes of it)
+      content:
+        application/json:
+          schema: {$ref: "#/components/schemas/Status"}
+        text/event-stream:
+          schema: {type: string}
+        application/octet-stream:
           schema: {type: string}
     Text:
       description: File content
@@ -178,14 +192,18 @@ components:
 paths:
   /runtime/status:
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: runtimeStatus
       security: []
       responses:
         "200":
-          description: Runtime health, counts, version, uptime
+          description: Runtime health, counts, version, uptime (with offset or count, those bytes of it)
           content:
             application/json:
               schema: {type: object, required: [version, agents, uptime_s]}
+            application/octet-stream:
+              schema: {type: string}
+        "400": {$ref: "#/components/responses/Error"}
   /openapi.yaml:
     get:
       operationId: openapi
@@ -346,9 +364,10 @@ paths:
   /agents/{id}/status:
     parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/watch"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readStatus
       responses:
-        "200": {$ref: "#/components/responses/Status"}
+        "200": {$ref: "#/components/responses/StatusFile"}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
@@ -364,6 +383,7 @@ paths:
   /agents/{id}/ctl:
     parameters: [{$ref: "#/components/parameters/id"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readCtl
       responses:
         "200": {$ref: "#/components/responses/Text"}
@@ -388,6 +408,7 @@ paths:
   /agents/{id}/config:
     parameters: [{$ref: "#/components/parameters/id"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readConfig
       responses:
         "200":
@@ -395,6 +416,8 @@ paths:
           content:
             application/json:
               schema: {type: object}
+            application/octet-stream:
+              schema: {type: string}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
@@ -421,6 +444,7 @@ paths:
   /agents/{id}/state:
     parameters: [{$ref: "#/components/parameters/id"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readState
       responses:
         "200":
@@ -428,6 +452,8 @@ paths:
           content:
             application/json:
               schema: {type: object}
+            application/octet-stream:
+              schema: {type: string}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
@@ -435,6 +461,7 @@ paths:
   /agents/{id}/inbox:
     parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/watch"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readInbox
       responses:
         "200": {$ref: "#/components/responses/Stream"}
@@ -462,9 +489,9 @@ paths:
         "413": {$ref: "#/components/responses/Error"}
         "429": {$ref: "#/components/responses/Error"}
   /agents/{id}/outbox:
-    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/watch"},
-                 {$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
+    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/watch"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readOutbox
       responses:
         "200": {$ref: "#/components/responses/Stream"}
@@ -473,9 +500,9 @@ paths:
         "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
   /agents/{id}/logs/trace:
-    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/watch"},
-                 {$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
+    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/watch"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readTrace
       responses:
         "200": {$ref: "#/components/responses/Stream"}
@@ -484,8 +511,9 @@ paths:
         "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
   /agents/{id}/logs/trajectory:
-    parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
+    parameters: [{$ref: "#/components/parameters/id"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readTrajectory
       responses:
         "200": {$ref: "#/components/responses/Stream"}
@@ -510,6 +538,7 @@ paths:
   /agents/{id}/goals/{goal}:
     parameters: [{$ref: "#/components/parameters/id"}, {$ref: "#/components/parameters/goal"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readGoal
       responses:
         "200":
@@ -517,6 +546,8 @@ paths:
           content:
             application/json:
               schema: {type: object}
+            application/octet-stream:
+              schema: {type: string}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
@@ -546,6 +577,7 @@ paths:
   /agents/{id}/identity/pubkey:
     parameters: [{$ref: "#/components/parameters/id"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readPubkey
       responses:
         "200": {$ref: "#/components/responses/Text"}
@@ -597,7 +629,19 @@ paths:
   /agents/{id}/deadletter/count:
     parameters: [{$ref: "#/components/parameters/id"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: deadletterCount
+      responses:
+        "200": {$ref: "#/components/responses/Text"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /agents/{id}/deadletter/list:
+    parameters: [{$ref: "#/components/parameters/id"}]
+    get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
+      operationId: deadletterList
       responses:
         "200": {$ref: "#/components/responses/Text"}
         "400": {$ref: "#/components/responses/Error"}
@@ -607,6 +651,7 @@ paths:
   /agents/{id}/mounts:
     parameters: [{$ref: "#/components/parameters/id"}]
     get:
+      parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readMounts
       responses:
         "200": {$ref: "#/components/responses/Text"}

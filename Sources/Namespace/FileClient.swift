@@ -6,8 +6,9 @@ public import struct Foundation.Data
 public protocol FileClient: Sendable {
     func stat(_ path: String) async throws -> FileStat
     func list(_ path: String) async throws -> [FileStat]
-    /// `count` nil reads to the end.
-    func read(_ path: String, offset: Int64, count: Int?) async throws -> Data
+    /// The bytes of `range` and the offset they begin at (past the one asked for only on a log
+    /// whose head was pruned: see FileSlice).
+    func read(_ path: String, _ range: ByteRange) async throws -> FileSlice
     /// Returns the answer: a call's result, a created id, or nothing.
     func write(_ path: String, _ data: Data, mode: WriteMode) async throws -> Data
     func remove(_ path: String) async throws
@@ -16,7 +17,12 @@ public protocol FileClient: Sendable {
 }
 
 extension FileClient {
-    public func read(_ path: String) async throws -> Data { try await read(path, offset: 0, count: nil) }
+    /// `count` nil reads to the end; a negative offset or count is `invalid_input`.
+    public func read(_ path: String, offset: Int64, count: Int?) async throws -> Data {
+        try await read(path, try ByteRange(offset: offset, count: count)).data
+    }
+
+    public func read(_ path: String) async throws -> Data { try await read(path, .all).data }
     public func readString(_ path: String) async throws -> String { String(decoding: try await read(path), as: UTF8.self) }
     @discardableResult
     public func write(_ path: String, _ text: String, mode: WriteMode = .replace) async throws -> Data {

@@ -35,8 +35,9 @@ public protocol FileService: Sendable {
     func list(_ dir: Node, _ ctx: RequestContext) async throws -> [Node]
     /// The whole content of a file.
     func read(_ node: Node, _ ctx: RequestContext) async throws -> Data
-    /// A byte range; the default slices `read`. Logs override it to read from their offsets.
-    func read(_ node: Node, offset: Int64, count: Int, _ ctx: RequestContext) async throws -> Data
+    /// A byte range (already checked and clamped: see ByteRange); the default slices `read`.
+    /// Logs override it to read from their offsets, and say where the bytes begin.
+    func read(_ node: Node, _ range: ByteRange, _ ctx: RequestContext) async throws -> FileSlice
     /// Writes (replace or append) and returns the answer: a call file's result, a created id, or empty.
     func write(_ node: Node, _ data: Data, _ mode: WriteMode, _ ctx: RequestContext) async throws -> Data
     /// Writes a new entry `name` into directory `dir`.
@@ -55,11 +56,8 @@ extension FileService {
         throw FSError.denied(ctx.shownPath, "file cannot be read")
     }
 
-    public func read(_ node: Node, offset: Int64, count: Int, _ ctx: RequestContext) async throws -> Data {
-        let all = try await read(node, ctx)
-        guard offset < all.count else { return Data() }
-        let start = all.startIndex + Int(offset)
-        return all[start..<min(all.endIndex, start + count)]
+    public func read(_ node: Node, _ range: ByteRange, _ ctx: RequestContext) async throws -> FileSlice {
+        FileSlice(range.slice(try await read(node, ctx)), at: range.offset)
     }
 
     public func write(_ node: Node, _ data: Data, _ mode: WriteMode, _ ctx: RequestContext) async throws -> Data {

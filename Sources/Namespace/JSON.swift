@@ -1,9 +1,21 @@
 /// A JSON value with a strict parser (depth-limited, for hostile input) and a deterministic
 /// writer (sorted keys, one line), so that files built from JSON read the same every time.
+///
+/// Numbers are never silently rewritten: an integer (no fraction, no exponent) is kept exact
+/// as an Int64, one beyond 64 bits keeps its decimal text, and a number with a fraction or an
+/// exponent is an IEEE double (as every JavaScript reader takes it), written back in the
+/// shortest form that reads as the same double. Each writes a text that parses to the same
+/// case and value, so a document read and written again is the same document.
 public enum JSON: Sendable, Hashable {
     case null
     case bool(Bool)
+    /// An integer written without fraction or exponent, exact.
+    case integer(Int64)
+    /// A number with a fraction or an exponent (finite).
     case number(Double)
+    /// A number neither of the others holds as written (an integer beyond 64 bits, or a
+    /// magnitude beyond a double's range): its text, exactly as parsed.
+    case decimal(String)
     case string(String)
     case array([JSON])
     case object([String: JSON])
@@ -14,18 +26,33 @@ public enum JSON: Sendable, Hashable {
     }
 
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
-    public var doubleValue: Double? { if case .number(let n) = self { return n } else { return nil } }
+    public var doubleValue: Double? {
+        switch self {
+        case .integer(let i): Double(i)
+        case .number(let n): n
+        case .decimal(let text): Double(text)
+        default: nil
+        }
+    }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var objectValue: [String: JSON]? { if case .object(let o) = self { return o } else { return nil } }
     public var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
-    /// The number as an integer, when it is one.
-    public var intValue: Int? {
-        guard case .number(let n) = self, n.rounded() == n, abs(n) < 9.0e15 else { return nil }
-        return Int(n)
+    /// The number as an integer, when it is one: an integer, or a double with no fraction that
+    /// a double holds exactly (|n| <= 2^53).
+    public var int64Value: Int64? {
+        switch self {
+        case .integer(let i): return i
+        case .number(let n):
+            guard n.rounded() == n, abs(n) <= 9_007_199_254_740_992 else { return nil }
+            return Int64(n)
+        default: return nil
+        }
     }
 
-    public static func int(_ i: Int) -> JSON { .number(Double(i)) }
-    public static func int64(_ i: Int64) -> JSON { .number(Double(i)) }
+    public var intValue: Int? { int64Value.map { Int($0) } }
+
+    public static func int(_ i: Int) -> JSON { .integer(Int64(i)) }
+    public static func int64(_ i: Int64) -> JSON { .integer(i) }
 
     /// RFC 7396 JSON merge-patch.
     public func merging(patch: JSON) -> JSON {
@@ -67,7 +94,9 @@ extension JSON: CustomStringConvertible {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .integer(let i): out.append(contentsOf: String(i).utf8)
         case .number(let n): out.append(contentsOf: JSON.format(n).utf8)
+        case .decimal(let text): out.append(contentsOf: text.utf8)
         case .string(let s): JSON.quote(s, into: &out)
         case .array(let a):
             out.append(UInt8(ascii: "["))
@@ -88,10 +117,10 @@ extension JSON: CustomStringConvertible {
         }
     }
 
+    /// Swift's shortest round-trip form, which always has a `.` or an exponent (`1.0`, `1e+300`,
+    /// `-0.0`), so it parses back to a double, never to an integer.
     static func format(_ n: Double) -> String {
-        if !n.isFinite { return "null" }
-        if n.rounded() == n && abs(n) < 9.0e15 { return String(Int64(n)) }
-        return "\(n)"
+        n.isFinite ? "\(n)" : "null"
     }
 
     /// A JSON string literal. Escapes quote, backslash and control characters, and U+2028/U+2029
@@ -229,17 +258,24 @@ extension JSON {
             let intDigits = digits(&self)
             guard intDigits > 0 else { throw fail("expected digits") }
             if intDigits > 1, bytes[i - intDigits] == UInt8(ascii: "0") { throw fail("leading zero") }
+            var integral = true
             if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
                 i += 1
+                integral = false
                 guard digits(&self) > 0 else { throw fail("expected digits after '.'") }
             }
             if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
                 i += 1
+                integral = false
                 if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
                 guard digits(&self) > 0 else { throw fail("expected exponent digits") }
             }
             let text = String(decoding: bytes[start..<i], as: UTF8.self)
-            guard let n = Double(text), n.isFinite else { throw fail("number out of range") }
+            if integral {
+                if let n = Int64(text) { return .integer(n) }
+                return .decimal(text)
+            }
+            guard let n = Double(text), n.isFinite else { return .decimal(text) }
             return .number(n)
         }
 
@@ -306,7 +342,7 @@ extension JSON {
 
 extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral, ExpressibleByNilLiteral {
     public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(integerLiteral value: Int) { self = .integer(Int64(value)) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(nilLiteral: ()) { self = .null }
 }

@@ -8,12 +8,16 @@ public struct Namespace: Sendable {
     /// How paths are shown to clients, e.g. `/agents/scout`.
     public let prefix: String
     public let budget: (any BudgetLedger)?
+    /// When the agent was made (ms since the epoch): the time of every file and directory
+    /// that has no later change of its own, so no file is without a time.
+    public let createdAt: Int64
 
-    public init(agentID: String, table: MountTable, prefix: String, budget: (any BudgetLedger)? = nil) {
+    public init(agentID: String, table: MountTable, prefix: String, budget: (any BudgetLedger)? = nil, createdAt: Int64 = 0) {
         self.agentID = agentID
         self.table = table
         self.prefix = prefix
         self.budget = budget
+        self.createdAt = createdAt
     }
 
     func shown(_ path: Path) -> String { path.isRoot ? prefix + "/" : prefix + path.description }
@@ -122,15 +126,19 @@ public struct Namespace: Sendable {
         }
     }
 
-    /// Reads `count` bytes at `offset` (nil count: to the end).
-    public func read(_ path: Path, offset: Int64 = 0, count: Int? = nil, as principal: Principal) async throws(FSError) -> Data {
-        guard offset >= 0 else { throw FSError(.invalidInput, "negative offset", path: shown(path)) }
+    /// Reads the whole file.
+    public func read(_ path: Path, as principal: Principal) async throws(FSError) -> Data {
+        try await read(path, .all, as: principal).data
+    }
+
+    /// Reads `range` of the file: the bytes and the offset they begin at (see FileSlice).
+    public func read(_ path: Path, _ range: ByteRange, as principal: Principal) async throws(FSError) -> FileSlice {
         let (entry, rest, ctx) = try route(path, principal, .read, refusingDirectories: true)
         return try await guarded(path) {
             let node = try await entry.service.walk(rest, ctx)
             try check(node, .read, ctx)
-            if offset == 0, count == nil { return try await entry.service.read(node, ctx) }
-            return try await entry.service.read(node, offset: offset, count: count ?? Int.max, ctx)
+            if range.isAll, node.type != .stream { return FileSlice(try await entry.service.read(node, ctx), at: 0) }
+            return try await entry.service.read(node, range, ctx)
         }
     }
 
@@ -177,11 +185,11 @@ public struct Namespace: Sendable {
     // MARK: - Stat shaping
 
     func directoryStat(_ path: Path) -> FileStat {
-        FileStat(name: path.name, type: .dir, size: 0, mtime: 0, version: 0, id: FileStat.stableID(shown(path)), mode: 0o555)
+        FileStat(name: path.name, type: .dir, size: 0, mtime: createdAt, version: 0, id: FileStat.stableID(shown(path)), mode: 0o555)
     }
 
     func fileStat(_ node: Node, at path: Path, size: Int64, _ ctx: RequestContext) -> FileStat {
-        FileStat(name: path.name, type: node.type, size: size, mtime: node.mtime, version: node.version,
+        FileStat(name: path.name, type: node.type, size: size, mtime: max(node.mtime, createdAt), version: node.version,
                  id: FileStat.stableID(shown(path)), mode: mode(node, ctx))
     }
 

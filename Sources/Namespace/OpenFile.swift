@@ -29,6 +29,10 @@ public actor OpenFile {
     var answerBase: Int64 = 0
     var written: Int64 = 0
     var snapshot: Data?
+    /// Streams: how far the log's offsets are ahead of this handle's. A read that lands below a
+    /// pruned log's retained records is answered from the oldest one; the handle then reads on
+    /// from there, so `cat`, `wc` and `grep` see each retained record once, in order.
+    var shift: Int64 = 0
 
     /// Opens `path`: it must exist, and must not be a directory.
     public init(client: any FileClient, path: String, flags: Flags) async throws {
@@ -81,19 +85,19 @@ public actor OpenFile {
 
     public func read(offset: Int64, count: Int) async throws -> Data {
         guard flags.contains(.read) else { throw FSError(.permissionDenied, "file is not open for reading", path: path) }
+        let range = try ByteRange(offset: offset, count: count)
         if dirty { try await flush() }
-        if let answer { return Self.slice(answer, offset >= answerBase ? offset - answerBase : offset, count) }
-        if stat.type == .stream { return try await client.read(path, offset: offset, count: count) }
+        if let answer { return (offset >= answerBase ? range.shifted(by: -answerBase) : range).slice(answer) }
+        if stat.type == .stream {
+            let want = range.shifted(by: shift)
+            let got = try await client.read(path, want)
+            if got.offset > want.offset { shift += got.offset - want.offset }
+            return got.data
+        }
         if snapshot == nil || offset == 0 { snapshot = try await client.read(path) }
-        return Self.slice(snapshot ?? Data(), offset, count)
+        return range.slice(snapshot ?? Data())
     }
 
     /// Commits pending writes; the error of that commit is the error of the close.
     public func close() async throws { try await flush() }
-
-    static func slice(_ data: Data, _ offset: Int64, _ count: Int) -> Data {
-        guard offset >= 0, offset < data.count else { return Data() }
-        let start = data.startIndex + Int(offset)
-        return data.subdata(in: start..<min(data.endIndex, start + max(0, count)))
-    }
 }

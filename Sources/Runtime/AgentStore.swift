@@ -37,7 +37,9 @@ public protocol AgentStore: Sendable {
     func recordFailure(_ failure: TickFailure) async throws -> (records: [LogRecord], deadLettered: [String])
 
     func logTail(_ agent: String, _ log: LogName, limit: Int) async throws -> (records: [LogRecord], hasOlder: Bool)
-    func readLog(_ agent: String, _ log: LogName, offset: Int64, count: Int) async throws -> Data
+    /// See AgentHost.readLog: bytes of the retained records, from the oldest one when `range`
+    /// begins below them.
+    func readLog(_ agent: String, _ log: LogName, _ range: ByteRange) async throws -> FileSlice
 
     func deadLetters(_ agent: String) async throws -> [DeadLetter]
     func deadLetter(_ agent: String, id: String) async throws -> DeadLetter?

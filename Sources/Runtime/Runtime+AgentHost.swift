@@ -7,6 +7,11 @@ import Synchronization
 extension Runtime: AgentHost {
     public func status(of agent: String) async throws -> JSON { status(of: try await requireAgent(agent)) }
 
+    public func changedAt(of agent: String) async throws -> Int64 {
+        let r = try await requireAgent(agent)
+        return max(r.createdAt, r.lastTickAt ?? 0)
+    }
+
     public func statusFile(of agent: String) async throws -> Data {
         let r = try await requireAgent(agent)
         if let hit = statusFiles.withLock({ $0[agent] }), hit.record == r { return hit.data }
@@ -116,8 +121,8 @@ extension Runtime: AgentHost {
 
     public func logSize(of agent: String, _ log: LogName) async throws -> Int64 { try await requireAgent(agent).logBytes[log] ?? 0 }
 
-    public func readLog(of agent: String, _ log: LogName, offset: Int64, count: Int) async throws -> Data {
-        try await store.readLog(agent, log, offset: offset, count: count)
+    public func readLog(of agent: String, _ log: LogName, _ range: ByteRange) async throws -> FileSlice {
+        try await store.readLog(agent, log, range)
     }
 
     public func feed(of agent: String, _ topic: FeedTopic) async throws -> RecordFeed {

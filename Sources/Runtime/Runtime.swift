@@ -100,12 +100,13 @@ public final class Runtime: Sendable {
     func settings(_ record: AgentRecord) -> AgentSettings { derived(record).settings }
 
     func derived(_ record: AgentRecord) -> Derived {
-        if let hit = derived.withLock({ $0[record.id] }), hit.config == record.config { return hit }
+        if let hit = derived.withLock({ $0[record.id] }), hit.config == record.config, hit.namespace.createdAt == record.createdAt { return hit }
         let parsed = try? AgentSettings(config: record.config)
         var table = StandardMounts.table(host: self)
         if let parsed, !parsed.access.isEmpty { table = table.overriding(parsed.access) }
         let made = Derived(config: record.config, settings: parsed ?? .defaults,
-                           namespace: Namespace(agentID: record.id, table: table, prefix: "/agents/\(record.id)", budget: self))
+                           namespace: Namespace(agentID: record.id, table: table, prefix: "/agents/\(record.id)", budget: self,
+                                                      createdAt: record.createdAt))
         derived.withLock { cache in
             if cache.count >= 1024 { cache.removeAll(keepingCapacity: true) }
             cache[record.id] = made

@@ -79,14 +79,11 @@ public struct RuntimeClient: FileClient {
         }
     }
 
-    public func read(_ path: String, offset: Int64, count: Int?) async throws -> Data {
+    public func read(_ path: String, _ range: ByteRange) async throws -> FileSlice {
         switch try await target(path) {
         case .root, .agentsDir, .runtimeDir: throw FSError(.isDirectory, "is a directory", path: path)
-        case .runtimeStatus:
-            let all = try await runtime.runtimeStatus().fileData
-            guard offset < all.count else { return Data() }
-            return all.subdata(in: Int(offset)..<min(all.count, Int(offset) + (count ?? all.count)))
-        case .agent(let ns, let rest): return try await ns.read(rest, offset: offset, count: count, as: principal)
+        case .runtimeStatus: return FileSlice(range.slice(try await runtime.runtimeStatus().fileData), at: range.offset)
+        case .agent(let ns, let rest): return try await ns.read(rest, range, as: principal)
         }
     }
 

@@ -5,6 +5,9 @@ public import Namespace
 /// the runtime implements it over its registry, tick engine and storage.
 public protocol AgentHost: Sendable {
     func status(of agent: String) async throws -> JSON
+    /// When the agent last changed as its files' times show it: its last tick, else its
+    /// creation (milliseconds since the epoch). ETags (versions) move on every change.
+    func changedAt(of agent: String) async throws -> Int64
     /// The `status` file's bytes (the status JSON and a newline); a host may keep them while
     /// the agent is unchanged.
     func statusFile(of agent: String) async throws -> Data
@@ -18,8 +21,11 @@ public protocol AgentHost: Sendable {
     /// Pending envelopes, oldest first.
     func pending(of agent: String, limit: Int) async throws -> [JSON]
 
+    /// Bytes ever appended to the log: where the next record will begin.
     func logSize(of agent: String, _ log: LogName) async throws -> Int64
-    func readLog(of agent: String, _ log: LogName, offset: Int64, count: Int) async throws -> Data
+    /// The log's bytes in `range`; a range that begins below the retained records (pruned)
+    /// is answered from the oldest retained record, and the slice says where it begins.
+    func readLog(of agent: String, _ log: LogName, _ range: ByteRange) async throws -> FileSlice
     func feed(of agent: String, _ topic: FeedTopic) async throws -> RecordFeed
 
     func deadLetters(of agent: String) async throws -> [JSON]

@@ -9,7 +9,11 @@ public struct CtlService: FileService {
 
     public init(host: any AgentHost) { self.host = host }
 
-    public func walk(_ path: Path, _ ctx: RequestContext) async throws -> Node { try Self.table.walk(path, shown: ctx.shownPath) }
+    public func walk(_ path: Path, _ ctx: RequestContext) async throws -> Node {
+        var node = try Self.table.walk(path, shown: ctx.shownPath)
+        node.mtime = try await host.changedAt(of: ctx.agentID)
+        return node
+    }
 
     public func read(_ node: Node, _ ctx: RequestContext) async throws -> Data {
         let status = try await host.status(of: ctx.agentID)

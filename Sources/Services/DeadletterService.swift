@@ -18,15 +18,22 @@ public struct DeadletterService: FileService {
         if path.count == 1, !Self.table.entries.contains(where: { $0.name == path.name }) {
             let id = try AgentID.validate(path.name, what: "envelope id")
             _ = try await host.deadLetter(of: ctx.agentID, id: id)
-            return Node(path: path, type: .file, perms: [.read, .remove], tag: "entry")
+            return Node(path: path, type: .file, perms: [.read, .remove], tag: "entry", mtime: try await host.changedAt(of: ctx.agentID))
         }
-        return try Self.table.walk(path, shown: ctx.shownPath)
+        var node = try Self.table.walk(path, shown: ctx.shownPath)
+        node.mtime = try await host.changedAt(of: ctx.agentID)
+        return node
     }
 
     public func list(_ dir: Node, _ ctx: RequestContext) async throws -> [Node] {
         let entries = try await host.deadLetters(of: ctx.agentID).compactMap { $0["id"]?.stringValue }
-        return Self.table.list() + entries.compactMap { id in
+        let changed = try await host.changedAt(of: ctx.agentID)
+        return (Self.table.list() + entries.compactMap { id in
             (try? Path.root.appending(id)).map { Node(path: $0, type: .file, perms: [.read, .remove], tag: "entry") }
+        }).map { node in
+            var node = node
+            node.mtime = changed
+            return node
         }
     }
 

@@ -21,7 +21,12 @@ public struct GoalsService: FileService {
     }
 
     public func walk(_ path: Path, _ ctx: RequestContext) async throws -> Node {
-        if path.isRoot { return try Self.root.walk(path, shown: ctx.shownPath) }
+        if path.isRoot {
+            var node = try Self.root.walk(path, shown: ctx.shownPath)
+            let latest = try await host.goals(of: ctx.agentID).map(\.updatedAt).max() ?? 0
+            node.mtime = max(latest, try await host.changedAt(of: ctx.agentID))
+            return node
+        }
         guard path.count == 1 else { throw FSError.notFound(ctx.shownPath) }
         let id = try Self.goalID(path.name, shown: ctx.shownPath)
         return node(try await host.goal(of: ctx.agentID, id: id))

@@ -15,7 +15,11 @@ public struct InboxService: FileService {
 
     public init(host: any AgentHost) { self.host = host }
 
-    public func walk(_ path: Path, _ ctx: RequestContext) async throws -> Node { try Self.table.walk(path, shown: ctx.shownPath) }
+    public func walk(_ path: Path, _ ctx: RequestContext) async throws -> Node {
+        var node = try Self.table.walk(path, shown: ctx.shownPath)
+        node.mtime = try await host.changedAt(of: ctx.agentID)
+        return node
+    }
 
     public func read(_ node: Node, _ ctx: RequestContext) async throws -> Data {
         let lines = try await host.pending(of: ctx.agentID, limit: Self.readLimit).map { $0.description + "\n" }

@@ -22,7 +22,11 @@ public struct JSONFileService: FileService {
         }
     }
 
-    public func walk(_ path: Path, _ ctx: RequestContext) async throws -> Node { try table.walk(path, shown: ctx.shownPath) }
+    public func walk(_ path: Path, _ ctx: RequestContext) async throws -> Node {
+        var node = try table.walk(path, shown: ctx.shownPath)
+        node.mtime = try await host.changedAt(of: ctx.agentID)
+        return node
+    }
 
     public func read(_ node: Node, _ ctx: RequestContext) async throws -> Data {
         switch document {

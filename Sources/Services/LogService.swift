@@ -26,12 +26,15 @@ public struct LogService: FileService {
     public func walk(_ path: Path, _ ctx: RequestContext) async throws -> Node {
         var node = try table.walk(path, shown: ctx.shownPath)
         if let log = log(node) { node.size = try await host.logSize(of: ctx.agentID, log) }
+        node.mtime = try await host.changedAt(of: ctx.agentID)
         return node
     }
 
     public func list(_ dir: Node, _ ctx: RequestContext) async throws -> [Node] {
         var out: [Node] = []
+        let changed = try await host.changedAt(of: ctx.agentID)
         for var node in table.list() {
+            node.mtime = changed
             if let log = log(node) { node.size = try await host.logSize(of: ctx.agentID, log) }
             out.append(node)
         }
@@ -39,12 +42,12 @@ public struct LogService: FileService {
     }
 
     public func read(_ node: Node, _ ctx: RequestContext) async throws -> Data {
-        try await read(node, offset: 0, count: Int.max, ctx)
+        try await read(node, .all, ctx).data
     }
 
-    public func read(_ node: Node, offset: Int64, count: Int, _ ctx: RequestContext) async throws -> Data {
+    public func read(_ node: Node, _ range: ByteRange, _ ctx: RequestContext) async throws -> FileSlice {
         guard let log = log(node) else { throw FSError(.isDirectory, "is a directory", path: ctx.shownPath) }
-        return try await host.readLog(of: ctx.agentID, log, offset: offset, count: count)
+        return try await host.readLog(of: ctx.agentID, log, range)
     }
 
     public func feed(_ node: Node, _ ctx: RequestContext) async throws -> RecordFeed {

@@ -47,6 +47,9 @@ struct AgentD: AsyncParsableCommand {
     @Option(help: "Seconds a response may wait on a client that reads nothing before the connection is closed (a stalled watcher).")
     var stallTimeout = 60.0
 
+    @Option(help: "Records kept per log (logs/trace, logs/trajectory, outbox) per agent; older ones are pruned. Reads show the retained records.")
+    var logRetain = SQLiteStore.Options().logRetain
+
     @Flag(help: "Create an echo agent named 'demo' if it does not exist.")
     var demo = false
 
@@ -60,6 +63,7 @@ struct AgentD: AsyncParsableCommand {
         guard headTimeout > 0, bodyTimeout > 0, stallTimeout > 0 else {
             throw ValidationError("--head-timeout, --body-timeout and --stall-timeout must be positive")
         }
+        guard logRetain >= 1 else { throw ValidationError("--log-retain must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard listen.split(separator: ":").count == 2, Int(listen.split(separator: ":")[1]) != nil else {
             throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:5640")
@@ -78,7 +82,9 @@ struct AgentD: AsyncParsableCommand {
         let tokenPath = tokenFile ?? dataDir + "/token"
         let token = try OperatorToken.loadOrCreate(at: tokenPath) { logger.warning("\($0)") }
 
-        let store = try SQLiteStore(path: dataDir + "/agentd.sqlite")
+        var storeOptions = SQLiteStore.Options()
+        storeOptions.logRetain = logRetain
+        let store = try SQLiteStore(path: dataDir + "/agentd.sqlite", options: storeOptions)
         let registry = PrometheusCollectorRegistry()
         let runtime = Runtime(store: store, metrics: PrometheusMetricsFactory(registry: registry))
         if demo, try await store.agent("demo") == nil {

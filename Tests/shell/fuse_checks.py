@@ -144,11 +144,60 @@ def confined(mount, agent):
                  lambda: write_close(f"{mount}/agents/{agent}/goals/g2.json", b'{"n":2}', os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
 
 
+def tree(root):
+    """Every file under root, found by walking it (nothing listed by hand)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        out += [os.path.join(dirpath, f) for f in filenames]
+    return sorted(out)
+
+
+def ranges(mount, agent):
+    """pread at every kind of offset on every file of the agent's tree (and /runtime/status'
+    length): each equals the slice of the whole file read through the same handle."""
+    files = tree(f"{mount}/agents/{agent}")
+    names = {os.path.relpath(f, f"{mount}/agents/{agent}") for f in files}
+    for must in ["status", "ctl", "config", "state", "inbox", "outbox", "mounts", "logs/trace", "logs/trajectory",
+                 "identity/pubkey", "goals/g1.json", "deadletter/count", "deadletter/list", "deadletter/ctl"]:
+        if must not in names:
+            fail("the walk found every file", f"missing {must} in {sorted(names)}")
+    if not [n for n in names if n.startswith("deadletter/") and n.split("/")[1] not in ("count", "list", "ctl")]:
+        fail("the walk found a dead letter", sorted(names))
+    checked = 0
+    for path in files:
+        if os.stat(path).st_mode & 0o444 == 0:
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            whole = b""
+            while True:
+                part = os.read(fd, 1 << 16)
+                if not part:
+                    break
+                whole += part
+            n = len(whole)
+            for offset in [0, 1, n // 2, max(0, n - 1), n, n + 1, 2 * n + 7, 1 << 40, (1 << 62)]:
+                for count in [1, 7, max(1, n // 2), n + 1, 1 << 17]:
+                    got = os.pread(fd, count, offset)
+                    want = whole[offset:offset + count]
+                    if got != want:
+                        fail(f"pread {path} offset={offset} count={count}", f"got {got[:80]!r}, want {want[:80]!r}")
+                    checked += 1
+            expect_errno(f"pread {os.path.basename(path)} at a negative offset", errno.EINVAL, lambda: os.pread(fd, 10, -1))
+        finally:
+            os.close(fd)
+    # The server is still serving.
+    if json.loads(read_all(f"{mount}/agents/{agent}/status"))["id"] == agent:
+        ok(f"pread at every kind of offset on {len(files)} files ({checked} reads) equals the slice of the whole file")
+    else:
+        fail("status after the ranges", "wrong id")
+
+
 def unreachable(mount, agent):
     expect_errno("agentd is gone", errno.EIO, lambda: read_all(f"{mount}/agents/{agent}/status"))
 
 
 if __name__ == "__main__":
     check, mount, agent = sys.argv[1:4]
-    {"errnos": errnos, "calls": calls, "confined": confined, "unreachable": unreachable}[check](mount, agent)
+    {"errnos": errnos, "calls": calls, "confined": confined, "unreachable": unreachable, "ranges": ranges}[check](mount, agent)
     sys.exit(1 if failures else 0)

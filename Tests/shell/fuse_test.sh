@@ -86,6 +86,30 @@ check "the goal is gone over HTTP too" sh -c "[ \"\$(curl -s -o /dev/null -w '%{
 if python3 "$HERE/fuse_checks.py" errnos "$MNT" scout >"$WORK/py.out" 2>&1; then ok "errno table from syscalls ($(grep -c '^ok' "$WORK/py.out") checks)"; else bad "errno table" "$(cat "$WORK/py.out")"; fi
 if python3 "$HERE/fuse_checks.py" calls "$MNT" scout >"$WORK/py.out" 2>&1; then ok "call-file isolation"; else bad "call-file isolation" "$(cat "$WORK/py.out")"; fi
 
+# Byte ranges on every file of a populated agent's tree: pread equals the slice of the whole.
+"$CTL" create ranger --kind echo >/dev/null
+R="$MNT/agents/ranger"
+eventually 3 test -e "$R/inbox"
+echo hello > "$R/inbox"
+eventually 10 sh -c "grep -q hello '$R/outbox'"
+echo '{"aim":"range"}' > "$R/goals/g1.json"
+echo '{"inbox":{"max_depth":1,"overflow":"dead_letter"}}' > "$R/config"
+echo pause > "$R/ctl"
+echo pending > "$R/inbox"; echo overflow > "$R/inbox"
+if python3 "$HERE/fuse_checks.py" ranges "$MNT" ranger >"$WORK/py.out" 2>&1; then ok "$(grep '^ok' "$WORK/py.out" | tail -1 | cut -c6-)"; else bad "ranges" "$(grep -v '^ok' "$WORK/py.out" | head -20)"; fi
+# Every file has a time, the same on the mount as over HTTP (Last-Modified).
+same_time() {
+  local lm; lm=$(curl -sI -H "Authorization: Bearer $T" "$AGENTD_URL/agents/ranger/$1" | tr -d '\r' | sed -n 's/^[Ll]ast-[Mm]odified: //p')
+  [ -n "$lm" ] && [ "$(stat -c %Y "$R/$1")" = "$(date -d "$lm" +%s)" ]
+}
+for f in status config deadletter/count goals/g1.json mounts; do check "stat time of $f is its Last-Modified" same_time "$f"; done
+# JSON files are one line and a newline: wc -l counts 1, and cat leaves the prompt on its own line.
+DL=$(ls "$R/deadletter" | grep -v -x -e count -e list -e ctl | head -1)
+for f in status config state goals/g1.json "deadletter/$DL"; do
+  check "wc -l $f is 1 and it ends in a newline" sh -c "[ \"\$(wc -l < '$R/$f')\" = 1 ] && [ \"\$(tail -c 1 '$R/$f' | od -An -c | tr -d ' ')\" = '\\n' ]"
+done
+check "wc -l /runtime/status is 1" sh -c "[ \"\$(wc -l < '$MNT/runtime/status')\" = 1 ]"
+
 # Malformed names through the mount: refused, nothing created.
 for name in $'bad\x01name' '%2e%2e' 'a%2fb' "$(printf 'x%.0s' $(seq 1 300))" $'\xff\xfe' 'ＡＢ'; do
   if (echo x > "$A/goals/$name") 2>/dev/null; then bad "refuse goal name $(printf %q "$name" | cut -c1-40)"; else ok "refuse goal name $(printf %q "$name" | cut -c1-40)"; fi
@@ -101,7 +125,7 @@ check "find -type f | xargs cat finishes" sh -c "find '$MNT/agents' -type f | xa
 for i in $(seq -w 1 100); do cat "$MNT/agents/bulk$i/config"; done >"$WORK/fuse.cfg"
 for i in $(seq -w 1 100); do curl -s -H "Authorization: Bearer $T" "$AGENTD_URL/agents/bulk$i/config"; done >"$WORK/http.cfg"
 check "100 configs read through the mount equal the HTTP reads" cmp -s "$WORK/fuse.cfg" "$WORK/http.cfg"
-check "find reached every agent's status" sh -c "[ \"\$(find '$MNT/agents' -type f -name status | wc -l)\" = 101 ]"
+check "find reached every agent's status" sh -c "[ \"\$(find '$MNT/agents' -type f -name status | wc -l)\" = 102 ]"
 
 if [ "$MODE" = remote ]; then
   # An agent token: only that agent, under its access levels (goals/ budgeted with a limit of 1).
