@@ -63,8 +63,9 @@ import Testing
                 #expect(text.hasSuffix("}\n"), "\(path): \(text)")
                 #expect(text.filter { $0 == "\n" }.count == 1, "\(path)")
                 #expect((try? JSON(parsing: text)) != nil, "\(path)")
-                // The stat size is the size of what a read returns.
-                #expect(try await rt.op.stat(path).size == Int64(text.utf8.count), "\(path)")
+                // The stat size is the size of what a read returns (/runtime/status's uptime moves
+                // between the two, so its size may differ by a digit).
+                if path != "/runtime/status" { #expect(try await rt.op.stat(path).size == Int64(text.utf8.count), "\(path)") }
             }
         }
     }
