@@ -323,3 +323,27 @@ if scale > 0 {
     log(line)
     log("goals: rss_mb <= 300, open_s <= 2")
 }
+
+if scale > 0 {
+    // Startup triggers every agent with pending work at once (up to 100,000): the scheduler's
+    // trigger path must stay linear. Baseline: the same ids into a Set (one hash each).
+    log("== startup triggers: \(scale) agents into the tick scheduler (64 slots), each triggered twice")
+    let names = (0..<scale).map { "agent-\($0)" }
+    var setTimes: [Double] = []
+    var schedulerTimes: [Double] = []
+    for _ in 0..<3 {
+        var start = ContinuousClock.now
+        var set = Set<String>()
+        for a in names { set.insert(a) }
+        for a in names { set.insert(a) }
+        setTimes.append(seconds(ContinuousClock.now - start))
+        var machine = TickScheduler(maxConcurrent: 64)
+        start = ContinuousClock.now
+        for a in names { _ = machine.trigger(a, .message) }
+        for a in names { _ = machine.trigger(a, .alarm) }
+        schedulerTimes.append(seconds(ContinuousClock.now - start))
+        precondition(set.count == scale && machine.readyCount == scale - 64)
+    }
+    log(String(format: "baseline Set<String>: %.1f ms; scheduler: %.1f ms (median of 3); ratio %.1f",
+               median(setTimes) * 1000, median(schedulerTimes) * 1000, median(schedulerTimes) / max(median(setTimes), 1e-9)))
+}
