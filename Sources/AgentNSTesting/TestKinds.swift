@@ -9,6 +9,7 @@ extension KindRegistry {
         r.register(FaultyKind())
         r.register(ProbeKind())
         r.register(GateKind())
+        r.register(SpenderKind())
         return r
     }
 }
@@ -65,5 +66,72 @@ public struct ProbeKind: AgentKind {
         state["seen"] = .array(seen)
         context.state = .object(state)
         Self.inFlight.withLock { m in m[id]?.now -= 1 }
+    }
+}
+
+/// Ticks that wait at a gate the test opens: for what happens while a tick is running (the
+/// agent deleted and created again under it). A tick of an agent whose gate is closed counts
+/// itself as entered and waits; `open` lets every waiting and later tick of it through. Each
+/// tick writes state, an outbox line, a goal and an alarm, so a stale commit would show.
+public struct GateKind: AgentKind {
+    public let name = "gate"
+    public init() {}
+
+    struct Gate {
+        var closed = true
+        var entered = 0
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    static let gates = Mutex<[String: Gate]>([:])
+
+    /// Closes `agent`'s gate (use ids no other test uses: gates are per process).
+    public static func close(_ agent: String) { gates.withLock { $0[agent] = Gate() } }
+
+    public static func open(_ agent: String) {
+        let waiting = gates.withLock { g -> [CheckedContinuation<Void, Never>] in
+            var gate = g[agent] ?? Gate()
+            gate.closed = false
+            defer { gate.waiting = []; g[agent] = gate }
+            return gate.waiting
+        }
+        for c in waiting { c.resume() }
+    }
+
+    /// Ticks of `agent` that reached the gate so far.
+    public static func entered(_ agent: String) -> Int { gates.withLock { $0[agent]?.entered ?? 0 } }
+
+    public func onTick(_ context: TickContext) async throws {
+        let id = context.agentID
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let wait = Self.gates.withLock { g -> Bool in
+                var gate = g[id] ?? Gate(closed: false)
+                gate.entered += 1
+                if gate.closed { gate.waiting.append(c) }
+                g[id] = gate
+                return gate.closed
+            }
+            if !wait { c.resume() }
+        }
+        var state = context.state.objectValue ?? [:]
+        state["gated"] = .int((state["gated"]?.intValue ?? 0) + 1)
+        context.state = .object(state)
+        context.emit(.object(["through": "gate"]))
+        try context.setGoal("gated", .object(["by": "gate"]))
+        try context.schedule(alarm: "gated", at: context.now + 3_600_000)
+    }
+}
+
+/// Spends `config.spend` budget units (default 1) on every tick and echoes its envelopes: for
+/// budget checks at commit.
+public struct SpenderKind: AgentKind {
+    public let name = "spender"
+    public init() {}
+
+    public func validate(config: JSON) throws {}
+
+    public func onTick(_ context: TickContext) async throws {
+        context.spend(Int64(context.config["spend"]?.intValue ?? 1))
+        for e in context.envelopes { context.emit(.object(["echo": e.body])) }
     }
 }

@@ -79,10 +79,19 @@ public struct Namespace: Sendable {
         }
     }
 
-    private func charge(_ op: Operation, _ ctx: RequestContext) async throws {
-        guard case .agent = ctx.principal, ctx.mount.access.charges(op) else { return }
+    /// Runs `body` charged to the budget when `op` on this mount spends: the unit is reserved
+    /// first (so concurrent writes cannot overspend) and given back if `body` fails, so only
+    /// writes that happen are paid for.
+    private func charged<T>(_ op: Operation, _ ctx: RequestContext, _ body: () async throws -> T) async throws -> T {
+        guard case .agent = ctx.principal, ctx.mount.access.charges(op) else { return try await body() }
         guard let budget else { throw FSError(.budgetExceeded, "no budget is configured for this agent", path: ctx.shownPath) }
         try await budget.spend(agent: agentID, units: 1, path: ctx.shownPath)
+        do {
+            return try await body()
+        } catch {
+            try? await budget.refund(agent: agentID, units: 1, path: ctx.shownPath)
+            throw error
+        }
     }
 
     // MARK: - Operations
@@ -153,13 +162,11 @@ public struct Namespace: Sendable {
             } catch let e as FSError where e.code == .notFound && !rest.isRoot {
                 let dir = try await entry.service.walk(rest.parent, ctx)
                 try check(dir, .create, ctx)
-                try await charge(.create, ctx)
-                return try await entry.service.create(rest.name, in: dir, data, ctx)
+                return try await charged(.create, ctx) { try await entry.service.create(rest.name, in: dir, data, ctx) }
             }
             let op: Operation = node.type == .call ? .call : .write
             try check(node, op, ctx)
-            try await charge(op, ctx)
-            return try await entry.service.write(node, data, mode, ctx)
+            return try await charged(op, ctx) { try await entry.service.write(node, data, mode, ctx) }
         }
     }
 

@@ -29,4 +29,6 @@ extension AccessLevel {
 public protocol BudgetLedger: Sendable {
     /// Spends `units`, or throws budget_exceeded and spends nothing.
     func spend(agent: String, units: Int, path: String) async throws
+    /// Gives back `units` spent for an operation that then failed.
+    func refund(agent: String, units: Int, path: String) async throws
 }

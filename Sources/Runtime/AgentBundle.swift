@@ -51,7 +51,7 @@ public struct AgentBundle: Sendable, Equatable {
             "identity": .object(identity),
             "alarms": .array(alarms.map { a in
                 .object(["id": .string(a.id), "due_at": .int64(a.dueAt), "every_ms": a.everyMs.map { .int64($0) } ?? .null,
-                         "source": .string(a.source.rawValue)])
+                         "source": .string(a.source.rawValue), "attempts": .int(a.attempts)])
             }),
             "goals": .array(goals.map { .object(["id": .string($0.id), "body": $0.body, "updated_at": .int64($0.updatedAt)]) }),
             "inbox": .array(inbox.map(Self.envelopeJSON)),
@@ -129,7 +129,9 @@ public struct AgentBundle: Sendable, Equatable {
             guard let source = Alarm.Source(rawValue: try string(a["source"], "\(key).source")) else { throw fail("\(key).source is unknown") }
             let every = try int(a["every_ms"], "\(key).every_ms", optional: true)
             if let every, every <= 0 { throw fail("\(key).every_ms must be positive") }
-            return Alarm(id: alarmID, dueAt: try int(a["due_at"], "\(key).due_at") ?? 0, everyMs: every, source: source)
+            let attempts = try int(a["attempts"], "\(key).attempts", optional: true) ?? 0
+            guard attempts >= 0 else { throw fail("\(key).attempts must not be negative") }
+            return Alarm(id: alarmID, dueAt: try int(a["due_at"], "\(key).due_at") ?? 0, everyMs: every, source: source, attempts: Int(attempts))
         }
         goals = try array("goals").enumerated().map { (i, g) throws(FSError) in
             let goalID = try string(g["id"], "goals[\(i)].id")

@@ -99,10 +99,20 @@ public struct AgentSettings: Sendable, Equatable {
     }
 
     /// The alarms the config asks for, as of `now`.
-    public func configAlarms(now: Int64) -> [Alarm] {
-        alarms.map { a in
-            Alarm(id: a.id, dueAt: a.at ?? (now + (a.everyMs ?? 0)), everyMs: a.everyMs, source: .config)
-        }
+    public func configAlarms(now: Int64) -> [Alarm] { alarms.map { Self.alarm($0, now: now) } }
+
+    /// What a config change does to the config's alarms: the new or changed ones are set afresh,
+    /// the ones no longer listed go. An alarm listed as before is left alone, so a one-shot that
+    /// already fired does not fire again and a periodic one keeps its phase.
+    public func configAlarmChanges(from before: [ConfigAlarm], now: Int64) -> (set: [Alarm], removed: [String]) {
+        let old = Dictionary(before.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let set = alarms.filter { old[$0.id] != $0 }.map { Self.alarm($0, now: now) }
+        let ids = Set(alarms.map(\.id))
+        return (set, before.map(\.id).filter { !ids.contains($0) })
+    }
+
+    static func alarm(_ a: ConfigAlarm, now: Int64) -> Alarm {
+        Alarm(id: a.id, dueAt: a.at ?? (now + (a.everyMs ?? 0)), everyMs: a.everyMs, source: .config)
     }
 
     /// The retry delay after `attempts` failures: exponential, capped at one minute.

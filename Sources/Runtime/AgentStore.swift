@@ -19,8 +19,13 @@ public protocol AgentStore: Sendable {
     /// Totals for metrics: commits and writes so far, envelopes pending and dead-lettered.
     func storeStats() async throws -> StoreStats
 
-    /// Replaces the config and the alarms that come from it.
-    func updateConfig(_ id: String, config: JSON, alarms: [Alarm], trace: [JSON]) async throws -> [LogRecord]
+    /// Changes the config and the alarms that come from it, as `change` computes them from the
+    /// agent's row read in the same transaction: concurrent changes apply one after the other,
+    /// none is lost. `change` runs inside the transaction (keep it short and free of I/O); what it
+    /// throws fails the update and writes nothing. Returns the appended records and the config
+    /// as written.
+    func updateConfig(_ id: String, _ change: @escaping @Sendable (AgentRecord) throws -> ConfigChange) async throws
+        -> (records: [LogRecord], config: JSON)
     func setLifecycle(_ id: String, _ lifecycle: Lifecycle, trace: [JSON]) async throws -> [LogRecord]
 
     /// Accepts an envelope: a duplicate id is acknowledged and not enqueued; a full inbox
@@ -69,6 +74,8 @@ public protocol AgentStore: Sendable {
 
     /// Spends `units` if the agent stays within `limit`; false (and nothing spent) otherwise.
     func spendBudget(_ agent: String, units: Int64, limit: Int64) async throws -> Bool
+    /// Gives back units spent for an operation that then failed (never below zero).
+    func refundBudget(_ agent: String, units: Int64) async throws
 
     /// Everything stored for the agent (tokens excepted), read from one snapshot: export.
     func exportAgent(_ id: String) async throws -> AgentBundle

@@ -36,6 +36,10 @@ public struct AgentRecord: Sendable, Equatable {
     public var logBytes: [LogName: Int64]
     /// Moves on every change to the row.
     public var version: Int64
+    /// Which life of this id the row is: set by the store when the agent is created and never
+    /// given to another agent, so work begun for a deleted agent cannot land in a new one of
+    /// the same id.
+    public var incarnation: Int64 = 0
 
     public init(id: String, kind: String, config: JSON, state: JSON, lifecycle: Lifecycle = .active, tickCount: Int64 = 0,
                 lastTickAt: Int64? = nil, lastTickCause: String? = nil, createdAt: Int64, droppedCount: Int64 = 0,
@@ -98,12 +102,15 @@ public struct Alarm: Sendable, Equatable {
     /// Repeat period; nil for a one-shot alarm.
     public var everyMs: Int64?
     public var source: Source
+    /// Failed ticks this alarm (this occurrence of it) has caused so far.
+    public var attempts: Int
 
-    public init(id: String, dueAt: Int64, everyMs: Int64? = nil, source: Source) {
+    public init(id: String, dueAt: Int64, everyMs: Int64? = nil, source: Source, attempts: Int = 0) {
         self.id = id
         self.dueAt = dueAt
         self.everyMs = everyMs
         self.source = source
+        self.attempts = attempts
     }
 }
 
@@ -123,6 +130,9 @@ public struct LogRecord: Sendable, Equatable {
 /// Everything one tick changes, committed in one transaction or not at all.
 public struct TickCommit: Sendable {
     public var agent: String
+    /// The agent's incarnation the tick ran for; the commit is refused (not_found) if the agent
+    /// was deleted meanwhile, also when an agent of the same id was created since.
+    public var incarnation: Int64
     /// The tick count the tick started from; the commit fails if another tick got there first.
     public var expectedTickCount: Int64
     public var cause: TickCause
@@ -144,10 +154,11 @@ public struct TickCommit: Sendable {
     public var budgetLimit: Int64?
     public var wake: Bool
 
-    public init(agent: String, expectedTickCount: Int64, cause: TickCause, at: Int64, state: JSON, dequeued: [Int64] = [],
+    public init(agent: String, incarnation: Int64, expectedTickCount: Int64, cause: TickCause, at: Int64, state: JSON, dequeued: [Int64] = [],
                 outbox: [JSON] = [], trace: [JSON] = [], trajectory: JSON, goalsPut: [String: JSON] = [:], goalsRemoved: [String] = [],
                 alarmsSet: [Alarm] = [], alarmsCancelled: [String] = [], alarmsFired: [Alarm] = [], budgetSpend: Int64 = 0, budgetLimit: Int64? = nil, wake: Bool = false) {
         self.agent = agent
+        self.incarnation = incarnation
         self.expectedTickCount = expectedTickCount
         self.cause = cause
         self.at = at
@@ -167,9 +178,13 @@ public struct TickCommit: Sendable {
     }
 }
 
-/// The bookkeeping of a tick that threw: nothing of the tick is kept, but the attempt is.
+/// The bookkeeping of a tick that failed (the kind threw, or its commit was refused): nothing
+/// of the tick is kept, but the attempt is. Envelopes and alarms that caused it count an
+/// attempt each; those that reach `maxAttempts` are given up (envelopes dead-lettered, alarms
+/// dropped or moved to their next period), traced.
 public struct TickFailure: Sendable {
     public var agent: String
+    public var incarnation: Int64
     public var expectedTickCount: Int64
     public var cause: TickCause
     public var at: Int64
@@ -181,10 +196,14 @@ public struct TickFailure: Sendable {
     public var retryAt: Int64
     public var trace: [JSON]
     public var trajectory: JSON
+    /// The tick woke a hibernated agent (it was traced so): the agent is active after it.
+    public var wake: Bool
 
-    public init(agent: String, expectedTickCount: Int64, cause: TickCause, at: Int64, error: String, envelopes: [Int64], alarms: [Alarm],
-                maxAttempts: Int, retryAt: Int64, trace: [JSON], trajectory: JSON) {
+    public init(agent: String, incarnation: Int64, expectedTickCount: Int64, cause: TickCause, at: Int64, error: String, envelopes: [Int64],
+                alarms: [Alarm], maxAttempts: Int, retryAt: Int64, trace: [JSON], trajectory: JSON, wake: Bool = false) {
         self.agent = agent
+        self.incarnation = incarnation
+        self.wake = wake
         self.expectedTickCount = expectedTickCount
         self.cause = cause
         self.at = at
@@ -195,6 +214,26 @@ public struct TickFailure: Sendable {
         self.retryAt = retryAt
         self.trace = trace
         self.trajectory = trajectory
+    }
+}
+
+/// A config change as the store applies it, computed from the agent's row inside the
+/// transaction that writes it (so concurrent changes merge instead of overwriting each other).
+public struct ConfigChange: Sendable {
+    public var config: JSON
+    /// Config alarms that are new or changed: set afresh (due time from the config, no attempts).
+    /// Unchanged ones are left as they are: a one-shot that fired stays fired, a periodic one
+    /// keeps its phase.
+    public var alarmsSet: [Alarm]
+    /// Config alarms the config no longer has.
+    public var alarmsRemoved: [String]
+    public var trace: [JSON]
+
+    public init(config: JSON, alarmsSet: [Alarm], alarmsRemoved: [String], trace: [JSON]) {
+        self.config = config
+        self.alarmsSet = alarmsSet
+        self.alarmsRemoved = alarmsRemoved
+        self.trace = trace
     }
 }
 

@@ -41,15 +41,21 @@ extension Runtime: AgentHost {
     public func config(of agent: String) async throws -> JSON { try await requireAgent(agent).config }
 
     public func patchConfig(of agent: String, _ patch: JSON) async throws {
-        let r = try await requireAgent(agent)
-        let next = r.config.merging(patch: patch)
-        let settings = try AgentSettings(config: next)
-        if let kind = kinds.kind(named: r.kind) {
-            do { try kind.validate(config: next) } catch let e as FSError { throw e } catch { throw FSError.invalidInput("\(error)") }
-        }
         let now = clock.now()
-        let records = try await store.updateConfig(agent, config: next, alarms: settings.configAlarms(now: now),
-                                                   trace: [Trace.record("config_change", at: now, ["patch": patch])])
+        let kinds = kinds
+        // Merged with the config as it is in the transaction that writes it: two patches at once
+        // both land.
+        let (records, _) = try await store.updateConfig(agent) { r in
+            let next = r.config.merging(patch: patch)
+            let settings = try AgentSettings(config: next)
+            if let kind = kinds.kind(named: r.kind) {
+                do { try kind.validate(config: next) } catch let e as FSError { throw e } catch { throw FSError.invalidInput("\(error)") }
+            }
+            let before = (try? AgentSettings(config: r.config))?.alarms ?? []
+            let (set, removed) = settings.configAlarmChanges(from: before, now: now)
+            return ConfigChange(config: next, alarmsSet: set, alarmsRemoved: removed,
+                                trace: [Trace.record("config_change", at: now, ["patch": patch])])
+        }
         publish(agent, records)
         engine.alarmsChanged()
         await publishModified(agent, .config)
@@ -215,6 +221,11 @@ extension Runtime: BudgetLedger {
         guard try await store.spendBudget(agent, units: Int64(units), limit: limit) else {
             throw FSError(.budgetExceeded, "budget of \(limit) units is spent", path: path)
         }
+        await publishModified(agent, .status)
+    }
+
+    public func refund(agent: String, units: Int, path: String) async throws {
+        try await store.refundBudget(agent, units: Int64(units))
         await publishModified(agent, .status)
     }
 }

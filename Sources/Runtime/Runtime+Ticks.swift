@@ -3,99 +3,148 @@ import Namespace
 import Services
 
 extension Runtime {
+    /// What one tick took and started with: enough to commit it or to record its failure.
+    struct TickRun: Sendable {
+        let id: String
+        let record: AgentRecord
+        let settings: AgentSettings
+        let cause: TickCause
+        let now: Int64
+        let envelopes: [Envelope]
+        let alarms: [Alarm]
+        let wake: Bool
+        /// The trace records that open the tick (a wake's `state_change`, `tick_start`).
+        var trace: [JSON]
+        var trajectory: [String: JSON]
+
+        var number: Int64 { record.tickCount + 1 }
+    }
+
     /// One tick of `id`: take what is due, run the kind, commit its effects in one
-    /// transaction, or on a throw record the failed attempt and keep everything else as it was.
-    /// Returns whether the agent has more due work. Called only by the engine, which
-    /// guarantees one tick per agent at a time.
-    func runTick(_ id: String, _ trigger: TickCause) async -> Bool {
+    /// transaction. If the kind throws or the commit is refused (budget_exceeded, storage
+    /// failing), nothing of the tick is kept and the failed attempt is recorded instead (retry
+    /// with back-off, give up after max_attempts). If even that cannot be written, the engine
+    /// tries again later by itself. Called only by the engine, which guarantees one tick per
+    /// agent at a time.
+    func runTick(_ id: String, _ trigger: TickCause) async -> TickOutcome {
+        let record: AgentRecord
+        let envelopes: [Envelope]
+        let alarms: [Alarm]
+        let now: Int64
         do {
-            guard let record = try await store.agent(id) else { return false }
-            if trigger != .manual, record.lifecycle == .paused { return false }
-            let settings = settings(record)
-            let now = clock.now()
-            let (envelopes, alarms) = try await store.due(id, now: now, limit: settings.maxBatch)
-            if trigger != .manual, envelopes.isEmpty, alarms.isEmpty { return false }
-
-            let cause: TickCause =
-                if trigger == .manual { .manual }
-                else if envelopes.contains(where: { $0.attempts > 0 }) || alarms.contains(where: { $0.source == .retry }) { .retry }
-                else if !envelopes.isEmpty { .message }
-                else { .alarm }
-            let wake = record.lifecycle == .hibernated
-            let tickNumber = record.tickCount + 1
-            var trace: [JSON] = []
-            if wake { trace.append(Trace.record("state_change", at: now, ["from": "hibernated", "to": "active", "reason": .string(cause.rawValue)])) }
-            trace.append(Trace.record("tick_start", at: now, ["tick": .int64(tickNumber), "cause": .string(cause.rawValue),
-                                                                "envelopes": .array(envelopes.map { .string($0.id) })]))
-            let context = TickContext(agentID: id, config: record.config, state: record.state, cause: cause, now: now,
-                                      envelopes: envelopes, alarms: alarms.filter { $0.source != .retry })
-            let started = ContinuousClock.now
-            let thrown: (any Error)?
-            if let kind = kinds.kind(named: record.kind) {
-                do {
-                    try await kind.onTick(context)
-                    thrown = nil
-                } catch {
-                    thrown = error
-                }
-            } else {
-                thrown = FSError(.unavailable, "kind '\(record.kind)' is not registered in this runtime")
-            }
-            let duration = ContinuousClock.now - started
-            metrics.tickDuration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
-            let ms = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-            var trajectory: [String: JSON] = [
-                "tick": .int64(tickNumber), "cause": .string(cause.rawValue), "at": .string(Timestamp.iso(now)),
-                "envelopes": .array(envelopes.map { .string($0.id) }), "alarms": .array(alarms.map { .string($0.id) }),
-                "duration_ms": .number((ms * 1000).rounded() / 1000),
-            ]
-
-            if let thrown {
-                let message = Self.describe(thrown)
-                let attempts = (envelopes.map(\.attempts).max() ?? 0) + 1
-                trajectory["outcome"] = "error"
-                trajectory["error"] = .string(message)
-                trace.append(Trace.record("error", at: now, ["tick": .int64(tickNumber), "error": .string(message), "attempt": .int(attempts)]))
-                trace.append(Trace.record("tick_end", at: now, ["tick": .int64(tickNumber), "outcome": "error"]))
-                let failure = TickFailure(agent: id, expectedTickCount: record.tickCount, cause: cause, at: now, error: message,
-                                          envelopes: envelopes.map(\.seq), alarms: alarms, maxAttempts: settings.maxAttempts,
-                                          retryAt: now + settings.backoff(afterAttempts: attempts), trace: trace,
-                                          trajectory: .object(trajectory))
-                let (records, _) = try await store.recordFailure(failure)
-                metrics.ticksFailed.increment()
-                publish(id, records)
-                engine.alarmsChanged()
-                await publishModified(id, .status)
-                // Envelopes dead-lettered by this failure may have let the next one through.
-                let next = try await store.due(id, now: clock.now(), limit: 1)
-                return !next.envelopes.isEmpty
-            }
-
-            trajectory["outcome"] = "ok"
-            trace += context.trace
-            trace.append(Trace.record("tick_end", at: now, ["tick": .int64(tickNumber), "outcome": "ok",
-                                                             "outbox": .int(context.outbox.count)]))
-            let commit = TickCommit(agent: id, expectedTickCount: record.tickCount, cause: cause, at: now, state: context.state,
-                                    dequeued: envelopes.map(\.seq), outbox: context.outbox, trace: trace, trajectory: .object(trajectory),
-                                    goalsPut: context.goalsPut, goalsRemoved: context.goalsRemoved, alarmsSet: context.alarmsSet,
-                                    alarmsCancelled: context.alarmsCancelled, alarmsFired: alarms, budgetSpend: context.budgetSpend,
-                                    budgetLimit: settings.budgetLimit, wake: wake)
-            let records = try await store.commitTick(commit)
-            metrics.ticksOK.increment()
-            publish(id, records)
-            if !alarms.isEmpty || !context.alarmsSet.isEmpty || !context.alarmsCancelled.isEmpty { engine.alarmsChanged() }
-            await publishModified(id, .status)
-            if context.state != record.state { await publishModified(id, .state) }
-            for goal in context.goalsPut.keys { feeds.publish(.init(agent: id, topic: .goals), event: "modified", data: goal + ".json") }
-            for goal in context.goalsRemoved { feeds.publish(.init(agent: id, topic: .goals), event: "deleted", data: goal + ".json") }
-            let next = try await store.due(id, now: clock.now(), limit: 1)
-            return !next.envelopes.isEmpty || !next.alarms.isEmpty
+            guard let r = try await store.agent(id) else { return .idle }
+            record = r
+            if trigger != .manual, record.lifecycle == .paused { return .idle }
+            now = clock.now()
+            (envelopes, alarms) = try await store.due(id, now: now, limit: settings(record).maxBatch)
         } catch {
-            // Storage failed (or the agent was deleted mid-tick): nothing was committed and the
-            // envelopes are still in the inbox; the next trigger or restart takes them again.
-            return false
+            // Nothing was taken: the engine tries again unless the agent is gone.
+            return Self.isGone(error) ? .idle : .storageFailed
+        }
+        if trigger != .manual, envelopes.isEmpty, alarms.isEmpty { return .idle }
+
+        let settings = settings(record)
+        let cause: TickCause =
+            if trigger == .manual { .manual }
+            else if envelopes.contains(where: { $0.attempts > 0 }) || alarms.contains(where: { $0.source == .retry || $0.attempts > 0 }) { .retry }
+            else if !envelopes.isEmpty { .message }
+            else { .alarm }
+        let wake = record.lifecycle == .hibernated
+        var tick = TickRun(id: id, record: record, settings: settings, cause: cause, now: now, envelopes: envelopes, alarms: alarms, wake: wake,
+                           trace: [], trajectory: [:])
+        let tickNumber = tick.number
+        if wake { tick.trace.append(Trace.record("state_change", at: now, ["from": "hibernated", "to": "active", "reason": .string(cause.rawValue)])) }
+        tick.trace.append(Trace.record("tick_start", at: now, ["tick": .int64(tickNumber), "cause": .string(cause.rawValue),
+                                                                 "envelopes": .array(envelopes.map { .string($0.id) })]))
+        let context = TickContext(agentID: id, config: record.config, state: record.state, cause: cause, now: now,
+                                  envelopes: envelopes, alarms: alarms.filter { $0.source != .retry })
+        let started = ContinuousClock.now
+        let thrown: (any Error)?
+        if let kind = kinds.kind(named: record.kind) {
+            do {
+                try await kind.onTick(context)
+                thrown = nil
+            } catch {
+                thrown = error
+            }
+        } else {
+            thrown = FSError(.unavailable, "kind '\(record.kind)' is not registered in this runtime")
+        }
+        let duration = ContinuousClock.now - started
+        metrics.tickDuration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        let ms = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        tick.trajectory = [
+            "tick": .int64(tickNumber), "cause": .string(cause.rawValue), "at": .string(Timestamp.iso(now)),
+            "envelopes": .array(envelopes.map { .string($0.id) }), "alarms": .array(alarms.map { .string($0.id) }),
+            "duration_ms": .number((ms * 1000).rounded() / 1000),
+        ]
+        if let thrown { return await failTick(tick, Self.describe(thrown)) }
+
+        var trace = tick.trace
+        var trajectory = tick.trajectory
+        trajectory["outcome"] = "ok"
+        trace += context.trace
+        trace.append(Trace.record("tick_end", at: now, ["tick": .int64(tickNumber), "outcome": "ok",
+                                                         "outbox": .int(context.outbox.count)]))
+        let commit = TickCommit(agent: id, incarnation: record.incarnation, expectedTickCount: record.tickCount, cause: cause, at: now,
+                                state: context.state, dequeued: envelopes.map(\.seq), outbox: context.outbox, trace: trace,
+                                trajectory: .object(trajectory), goalsPut: context.goalsPut, goalsRemoved: context.goalsRemoved,
+                                alarmsSet: context.alarmsSet, alarmsCancelled: context.alarmsCancelled, alarmsFired: alarms,
+                                budgetSpend: context.budgetSpend, budgetLimit: settings.budgetLimit, wake: wake)
+        let records: [LogRecord]
+        do {
+            records = try await store.commitTick(commit)
+        } catch {
+            // Deleted while it ran (maybe recreated): nothing of this tick lands anywhere.
+            if Self.isGone(error) { return .idle }
+            // Refused at commit (budget_exceeded) or storage failed: a failed tick, like a throw.
+            return await failTick(tick, Self.describe(error))
+        }
+        metrics.ticksOK.increment()
+        publish(id, records)
+        if !alarms.isEmpty || !context.alarmsSet.isEmpty || !context.alarmsCancelled.isEmpty { engine.alarmsChanged() }
+        await publishModified(id, .status)
+        if context.state != record.state { await publishModified(id, .state) }
+        for goal in context.goalsPut.keys { feeds.publish(.init(agent: id, topic: .goals), event: "modified", data: goal + ".json") }
+        for goal in context.goalsRemoved { feeds.publish(.init(agent: id, topic: .goals), event: "deleted", data: goal + ".json") }
+        guard let next = try? await store.due(id, now: clock.now(), limit: 1) else { return .storageFailed }
+        return !next.envelopes.isEmpty || !next.alarms.isEmpty ? .more : .idle
+    }
+
+    /// Records a failed tick: one more attempt for each envelope and alarm that caused it, the
+    /// retry after the back-off or the give-up after the last attempt, the `error` trace and the
+    /// trajectory line. Nothing else of the tick is written.
+    func failTick(_ tick: TickRun, _ message: String) async -> TickOutcome {
+        let previous = max(tick.envelopes.map(\.attempts).max() ?? 0, tick.alarms.filter { $0.source != .retry }.map(\.attempts).max() ?? 0)
+        let attempts = previous + 1
+        var trajectory = tick.trajectory
+        trajectory["outcome"] = "error"
+        trajectory["error"] = .string(message)
+        let trace = tick.trace + [
+            Trace.record("error", at: tick.now, ["tick": .int64(tick.number), "error": .string(message), "attempt": .int(attempts)]),
+            Trace.record("tick_end", at: tick.now, ["tick": .int64(tick.number), "outcome": "error"]),
+        ]
+        let failure = TickFailure(agent: tick.id, incarnation: tick.record.incarnation, expectedTickCount: tick.record.tickCount, cause: tick.cause,
+                                  at: tick.now, error: message, envelopes: tick.envelopes.map(\.seq), alarms: tick.alarms,
+                                  maxAttempts: tick.settings.maxAttempts, retryAt: tick.now + tick.settings.backoff(afterAttempts: attempts),
+                                  trace: trace, trajectory: .object(trajectory), wake: tick.wake)
+        let id = tick.id
+        do {
+            let (records, _) = try await store.recordFailure(failure)
+            metrics.ticksFailed.increment()
+            publish(id, records)
+            engine.alarmsChanged()
+            await publishModified(id, .status)
+            // Envelopes dead-lettered by this failure may have let the next one through.
+            let next = try await store.due(id, now: clock.now(), limit: 1)
+            return next.envelopes.isEmpty ? .idle : .more
+        } catch {
+            return Self.isGone(error) ? .idle : .storageFailed
         }
     }
+
+    /// The agent was deleted (or deleted and created again) under the tick.
+    static func isGone(_ error: any Error) -> Bool { (error as? FSError)?.code == .notFound }
 
     static func describe(_ error: any Error) -> String {
         if let e = error as? FSError { return e.description }

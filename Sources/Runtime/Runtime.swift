@@ -40,7 +40,7 @@ public final class Runtime: Sendable {
         self.startedAt = clock.now()
         let box = RunnerBox()
         self.engine = TickEngine(maxConcurrent: maxConcurrentTicks, clock: clock, store: store) { agent, cause in
-            await box.runtime?.runTick(agent, cause) ?? false
+            await box.runtime?.runTick(agent, cause) ?? .idle
         }
         box.runtime = self
     }

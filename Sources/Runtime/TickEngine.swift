@@ -1,10 +1,23 @@
+/// How a tick ended, for the engine.
+public enum TickOutcome: Sendable, Equatable {
+    /// Nothing more is due now (later work comes with its trigger or alarm).
+    case idle
+    /// More is due now: another tick follows.
+    case more
+    /// Storage could not be reached, not even to record the failure: nothing of the tick was
+    /// written, and the engine tries the agent again after a back-off of its own.
+    case storageFailed
+}
+
 /// The actor shell around `TickScheduler`: it runs the ticks the scheduler starts, releases
-/// manual-tick waiters, and wakes agents whose alarms fall due, all under `run()`, which is
-/// the engine's whole lifetime (no detached tasks).
+/// manual-tick waiters, wakes agents whose alarms fall due and retries agents whose ticks
+/// could not reach storage, all under `run()`, which is the engine's whole lifetime (no
+/// detached tasks).
 public actor TickEngine {
-    public typealias Runner = @Sendable (_ agent: String, _ cause: TickCause) async -> Bool
+    public typealias Runner = @Sendable (_ agent: String, _ cause: TickCause) async -> TickOutcome
 
     var machine: TickScheduler
+    var storageRetries = StorageRetries()
     var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     var nextWaiter = 0
     var stopped = false
@@ -44,14 +57,24 @@ public actor TickEngine {
 
     public var runningCount: Int { machine.runningCount }
 
+    /// When the engine tries `agent` again after its tick could not reach storage (nil: it is
+    /// not backing off, or its retry is under way).
+    public func storageRetryDue(_ agent: String) -> Int64? { storageRetries.due(agent) }
+
     func perform(_ action: TickScheduler.Action) {
         switch action {
         case .start(let agent, let cause): jobSink.yield((agent, cause))
         }
     }
 
-    func finished(_ agent: String, moreWork: Bool) {
-        let (start, release) = machine.finished(agent, moreWork: moreWork)
+    func finished(_ agent: String, _ outcome: TickOutcome) {
+        if outcome == .storageFailed {
+            storageRetries.failed(agent, now: clock.now())
+            alarmBell.ring()
+        } else {
+            storageRetries.succeeded(agent)
+        }
+        let (start, release) = machine.finished(agent, moreWork: outcome == .more)
         for action in start { perform(action) }
         for id in release { waiters.removeValue(forKey: id)?.resume() }
     }
@@ -69,8 +92,8 @@ public actor TickEngine {
             group.addTask { await self.alarmLoop() }
             for await (agent, cause) in jobs {
                 group.addTask {
-                    let more = await self.runner(agent, cause)
-                    await self.finished(agent, moreWork: more)
+                    let outcome = await self.runner(agent, cause)
+                    await self.finished(agent, outcome)
                 }
             }
             group.cancelAll()
@@ -78,23 +101,30 @@ public actor TickEngine {
         stop()
     }
 
-    /// Triggers agents whose alarms are due, then sleeps until the next one or a change.
+    /// Triggers agents whose alarms or storage retries are due, then sleeps until the next one
+    /// or a change.
     func alarmLoop() async {
-        // Work left by a previous run (envelopes accepted but not yet processed).
-        if let agents = try? await store.agentsWithPending(limit: 100_000) {
-            for a in agents { trigger(a, .message) }
-        }
+        // Work left by a previous run (envelopes accepted but not yet processed); looked for
+        // again each second until storage answers.
+        var leftoverFound = false
         while !Task.isCancelled {
             let now = clock.now()
+            if !leftoverFound, let agents = try? await store.agentsWithPending(limit: 100_000) {
+                for a in agents { trigger(a, .message) }
+                leftoverFound = true
+            }
+            for a in storageRetries.takeDue(now: now) { trigger(a, .retry) }
             if let due = try? await store.agentsWithDueAlarms(now: now, limit: 10_000) {
                 for a in due { trigger(a, .alarm) }
             }
             let next = (try? await store.nextAlarmDue()) ?? nil
             // Due alarms are consumed by the ticks just triggered, which ring the bell; the
             // one-second bound covers an alarm whose tick could not consume it.
-            let deadline = next.map { $0 > now ? $0 : now + 1000 } ?? now + 60_000
+            var deadline = next.map { $0 > now ? $0 : now + 1000 } ?? now + 60_000
+            if !leftoverFound { deadline = min(deadline, now + 1000) }
+            if let retry = storageRetries.nextDue { deadline = min(deadline, retry) }
             await withTaskGroup(of: Void.self) { race in
-                race.addTask { [clock] in try? await clock.sleep(until: deadline) }
+                race.addTask { [clock, deadline] in try? await clock.sleep(until: deadline) }
                 race.addTask { [alarmBell] in await alarmBell.wait() }
                 await race.next()
                 race.cancelAll()

@@ -25,8 +25,14 @@ public struct TickScheduler: Sendable {
 
     public let maxConcurrent: Int
     var running: [String: Running] = [:]
+    /// The ready queue: entries before `readyHead` have started and wait to be compacted away.
     var ready: [Ready] = []
     var readyHead = 0
+    /// Each queued agent's slot in `ready`, counted from the queue's first entry ever
+    /// (`ready[slot - readyBase]`), so a trigger finds a queued agent without scanning the queue
+    /// (startup triggers up to 100,000 agents at once).
+    var readySlots: [String: Int] = [:]
+    var readyBase = 0
 
     public init(maxConcurrent: Int) {
         precondition(maxConcurrent > 0)
@@ -50,13 +56,14 @@ public struct TickScheduler: Sendable {
             running[agent] = r
             return nil
         }
-        if let i = ready[readyHead...].firstIndex(where: { $0.agent == agent }) {
+        if let slot = readySlots[agent] {
+            let i = slot - readyBase
             ready[i].cause = Self.merge(ready[i].cause, cause)
             if let waiter { ready[i].waiters.append(waiter) }
             return nil
         }
         if running.count >= maxConcurrent {
-            ready.append(Ready(agent: agent, cause: cause, waiters: waiter.map { [$0] } ?? []))
+            enqueue(Ready(agent: agent, cause: cause, waiters: waiter.map { [$0] } ?? []))
             return nil
         }
         running[agent] = Running(waiters: waiter.map { [$0] } ?? [])
@@ -69,20 +76,28 @@ public struct TickScheduler: Sendable {
         guard let r = running.removeValue(forKey: agent) else { return ([], []) }
         if r.next != nil || moreWork {
             // To the back of the line: one busy agent does not starve the others.
-            ready.append(Ready(agent: agent, cause: r.next ?? .message, waiters: r.nextWaiters))
+            enqueue(Ready(agent: agent, cause: r.next ?? .message, waiters: r.nextWaiters))
         }
         var start: [Action] = []
         while running.count < maxConcurrent, readyHead < ready.count {
             let next = ready[readyHead]
             readyHead += 1
+            readySlots[next.agent] = nil
             running[next.agent] = Running(waiters: next.waiters)
             start.append(.start(agent: next.agent, cause: next.cause))
         }
         if readyHead > 64, readyHead * 2 > ready.count {
             ready.removeFirst(readyHead)
+            readyBase += readyHead
             readyHead = 0
         }
         return (start, r.waiters)
+    }
+
+    /// Queues an agent that is neither running nor queued.
+    mutating func enqueue(_ entry: Ready) {
+        readySlots[entry.agent] = readyBase + ready.count
+        ready.append(entry)
     }
 
     /// Everything still waiting, for shutdown.
@@ -93,6 +108,8 @@ public struct TickScheduler: Sendable {
         running = [:]
         ready = []
         readyHead = 0
+        readySlots = [:]
+        readyBase = 0
         return all
     }
 }

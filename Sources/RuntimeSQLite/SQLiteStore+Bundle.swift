@@ -18,7 +18,7 @@ extension SQLiteStore {
             guard let key = try conn.query("SELECT secret, pubkey FROM identity WHERE agent = ?", .text(id)).first else {
                 throw FSError(.unavailable, "agent '\(id)' has no identity row", path: "/agents/\(id)")
             }
-            let alarms = try conn.query("SELECT alarm_id, due_at, every_ms, source FROM alarms WHERE agent = ? ORDER BY alarm_id", .text(id))
+            let alarms = try conn.query("SELECT alarm_id, due_at, every_ms, source, attempts FROM alarms WHERE agent = ? ORDER BY alarm_id", .text(id))
                 .map(Self.decodeAlarm)
             let goals = try conn.query("SELECT goal_id, body, updated_at, version FROM goals WHERE agent = ? ORDER BY goal_id", .text(id))
                 .map(Self.decodeGoal)
@@ -50,13 +50,16 @@ extension SQLiteStore {
             let r = b.record
             try conn.query("""
                 INSERT INTO agents(id, kind, config, state, lifecycle, created_at, tick_count, last_tick_at, last_tick_cause, dropped_count,
-                                   budget_spent, queue_depth, deadletter_count)
-                VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   budget_spent, queue_depth, deadletter_count, incarnation)
+                VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, .text(id), .text(r.kind), .text(r.config.description), .text(r.state.description), .text(r.lifecycle.rawValue),
                            .int(r.createdAt), .int(r.tickCount), r.lastTickAt.map { .int($0) } ?? .null, r.lastTickCause.map { .text($0) } ?? .null,
-                           .int(r.droppedCount), .int(r.budgetSpent), .int(Int64(b.inbox.count)), .int(0))
+                           .int(r.droppedCount), .int(r.budgetSpent), .int(Int64(b.inbox.count)), .int(0), .int(try conn.nextIncarnation()))
             try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(id), .blob(secret), .text(b.publicKey))
-            for a in b.alarms { try conn.upsertAlarm(id, a, keepPhase: false) }
+            for a in b.alarms {
+                try conn.setAlarm(id, a)
+                if a.attempts > 0 { try conn.query("UPDATE alarms SET attempts = ? WHERE agent = ? AND alarm_id = ?", .int(Int64(a.attempts)), .text(id), .text(a.id)) }
+            }
             for g in b.goals { try conn.putGoal(id, g.id, g.body, at: g.updatedAt) }
             for e in b.inbox {
                 guard try conn.remember(id, e.id, at: e.sentAt, window: window) else {

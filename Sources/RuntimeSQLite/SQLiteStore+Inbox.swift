@@ -76,7 +76,7 @@ extension SQLiteStore {
                 if (row[8].int ?? 0) > now { break }
                 envelopes.append(Self.decodeEnvelope(row))
             }
-            let alarms = try conn.query("SELECT alarm_id, due_at, every_ms, source FROM alarms WHERE agent = ? AND due_at <= ? ORDER BY due_at",
+            let alarms = try conn.query("SELECT alarm_id, due_at, every_ms, source, attempts FROM alarms WHERE agent = ? AND due_at <= ? ORDER BY due_at",
                                         .text(agent), .int(now)).map(Self.decodeAlarm)
             return (envelopes, alarms)
         }
@@ -87,7 +87,8 @@ extension SQLiteStore {
     }
 
     static func decodeAlarm(_ row: [SQLValue]) -> Alarm {
-        Alarm(id: row[0].text ?? "", dueAt: row[1].int ?? 0, everyMs: row[2].int, source: Alarm.Source(rawValue: row[3].text ?? "") ?? .agent)
+        Alarm(id: row[0].text ?? "", dueAt: row[1].int ?? 0, everyMs: row[2].int, source: Alarm.Source(rawValue: row[3].text ?? "") ?? .agent,
+              attempts: Int(row[4].int ?? 0))
     }
 
     // MARK: - Dead letters

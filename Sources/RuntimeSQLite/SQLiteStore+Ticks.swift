@@ -7,7 +7,7 @@ extension SQLiteStore {
     public func commitTick(_ c: TickCommit) async throws -> [LogRecord] {
         let retain = options.logRetain
         return try await db.write { conn in
-            try conn.checkTickCount(c.agent, c.expectedTickCount)
+            try conn.checkTick(c.agent, incarnation: c.incarnation, tickCount: c.expectedTickCount)
             if c.budgetSpend > 0 {
                 let spent = try conn.scalar("SELECT budget_spent FROM agents WHERE id = ?", .text(c.agent))?.int ?? 0
                 if let limit = c.budgetLimit, spent + c.budgetSpend > limit {
@@ -22,7 +22,7 @@ extension SQLiteStore {
             for (id, body) in c.goalsPut { try conn.putGoal(c.agent, id, body, at: c.at) }
             for id in c.goalsRemoved { try conn.query("DELETE FROM goals WHERE agent = ? AND goal_id = ?", .text(c.agent), .text(id)) }
             try conn.consume(c.agent, fired: c.alarmsFired, now: c.at)
-            for a in c.alarmsSet { try conn.upsertAlarm(c.agent, a, keepPhase: false) }
+            for a in c.alarmsSet { try conn.setAlarm(c.agent, a) }
             for id in c.alarmsCancelled { try conn.query("DELETE FROM alarms WHERE agent = ? AND alarm_id = ?", .text(c.agent), .text(id)) }
             try conn.query("""
                 UPDATE agents SET state = ?, tick_count = tick_count + 1, last_tick_at = ?, last_tick_cause = ?,
@@ -39,7 +39,7 @@ extension SQLiteStore {
     public func recordFailure(_ f: TickFailure) async throws -> (records: [LogRecord], deadLettered: [String]) {
         let retain = options.logRetain
         return try await db.write { conn in
-            try conn.checkTickCount(f.agent, f.expectedTickCount)
+            try conn.checkTick(f.agent, incarnation: f.incarnation, tickCount: f.expectedTickCount)
             var dead: [String] = []
             var trace = f.trace
             var backingOff = false
@@ -62,17 +62,35 @@ extension SQLiteStore {
                     backingOff = true
                 }
             }
-            // Alarms that caused the failed tick are tried again after the backoff.
+            // Alarms that caused the failed tick count an attempt like envelopes: tried again after
+            // the backoff, given up after the last attempt (a one-shot is dropped, a periodic one
+            // moves to its next period), traced.
             for a in f.alarms where a.source != .retry {
-                try conn.query("UPDATE alarms SET due_at = ? WHERE agent = ? AND alarm_id = ? AND due_at = ?",
-                               .int(f.retryAt), .text(f.agent), .text(a.id), .int(a.dueAt))
+                let attempts = a.attempts + 1
+                guard attempts >= f.maxAttempts else {
+                    try conn.query("UPDATE alarms SET due_at = ?, attempts = ? WHERE agent = ? AND alarm_id = ? AND due_at = ?",
+                                   .int(f.retryAt), .int(Int64(attempts)), .text(f.agent), .text(a.id), .int(a.dueAt))
+                    continue
+                }
+                var fields: [String: JSON] = ["id": .string(a.id), "attempts": .int(attempts), "reason": .string("failed \(attempts) times: \(f.error)")]
+                if let every = a.everyMs, every > 0 {
+                    guard let next = try conn.advancePeriodic(f.agent, a, now: f.at) else { continue }
+                    fields["next"] = .string(Timestamp.iso(next))
+                } else {
+                    try conn.query("DELETE FROM alarms WHERE agent = ? AND alarm_id = ? AND due_at = ?", .text(f.agent), .text(a.id), .int(a.dueAt))
+                    guard conn.changes == 1 else { continue }
+                }
+                trace.append(Trace.record("alarm_given_up", at: f.at, fields))
             }
             try conn.query("DELETE FROM alarms WHERE agent = ? AND source = 'retry'", .text(f.agent))
             if backingOff {
-                try conn.upsertAlarm(f.agent, Alarm(id: "~retry", dueAt: f.retryAt, source: .retry), keepPhase: false)
+                try conn.setAlarm(f.agent, Alarm(id: "~retry", dueAt: f.retryAt, source: .retry))
             }
-            try conn.query("UPDATE agents SET tick_count = tick_count + 1, last_tick_at = ?, last_tick_cause = ?, version = version + 1 WHERE id = ?",
-                           .int(f.at), .text(f.cause.rawValue), .text(f.agent))
+            try conn.query("""
+                UPDATE agents SET tick_count = tick_count + 1, last_tick_at = ?, last_tick_cause = ?,
+                    lifecycle = CASE WHEN ? AND lifecycle = 'hibernated' THEN 'active' ELSE lifecycle END, version = version + 1
+                WHERE id = ?
+                """, .int(f.at), .text(f.cause.rawValue), .int(f.wake ? 1 : 0), .text(f.agent))
             let records = try conn.appendLogs(f.agent, trace.map { (.trace, $0) } + [(.trajectory, f.trajectory)], retain: retain)
             return (records, dead)
         }
@@ -105,8 +123,16 @@ extension SQLiteStore {
 }
 
 extension SQLiteConnection {
-    func checkTickCount(_ agent: String, _ expected: Int64) throws(FSError) {
-        guard let count = try scalar("SELECT tick_count FROM agents WHERE id = ?", .text(agent))?.int else { throw SQLiteStore.notFound(agent) }
+    /// A tick commits (or records its failure) only into the agent it ran for: the same
+    /// incarnation (not a new agent of the same id) at the tick count it started from.
+    func checkTick(_ agent: String, incarnation: Int64, tickCount expected: Int64) throws(FSError) {
+        guard let row = try query("SELECT tick_count, incarnation FROM agents WHERE id = ?", .text(agent)).first, let count = row[0].int else {
+            throw SQLiteStore.notFound(agent)
+        }
+        guard row[1].int == incarnation else {
+            throw FSError(.notFound, "agent '\(agent)' was deleted while its tick ran (the agent of that id now is another one)",
+                          path: "/agents/\(agent)")
+        }
         guard count == expected else {
             throw FSError(.unavailable, "another tick of '\(agent)' committed first (tick \(count), expected \(expected))")
         }
@@ -118,10 +144,8 @@ extension SQLiteConnection {
         for a in fired {
             if a.source == .retry || a.everyMs == nil {
                 try query("DELETE FROM alarms WHERE agent = ? AND alarm_id = ? AND due_at = ?", .text(agent), .text(a.id), .int(a.dueAt))
-            } else if let every = a.everyMs, every > 0 {
-                let periods = (now - a.dueAt) / every + 1
-                try query("UPDATE alarms SET due_at = ? WHERE agent = ? AND alarm_id = ? AND due_at = ?",
-                          .int(a.dueAt + periods * every), .text(agent), .text(a.id), .int(a.dueAt))
+            } else {
+                _ = try advancePeriodic(agent, a, now: now)
             }
         }
     }

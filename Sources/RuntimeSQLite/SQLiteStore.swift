@@ -45,7 +45,7 @@ public final class SQLiteStore: AgentStore {
 
     static let agentColumns = """
         id, kind, config, state, lifecycle, tick_count, last_tick_at, last_tick_cause, created_at, dropped_count, budget_spent,
-        trace_bytes, trajectory_bytes, outbox_bytes, version, queue_depth, deadletter_count
+        trace_bytes, trajectory_bytes, outbox_bytes, version, queue_depth, deadletter_count, incarnation
         """
 
     static func decodeAgent(_ row: [SQLValue]) -> AgentRecord {
@@ -57,6 +57,7 @@ public final class SQLiteStore: AgentStore {
             logBytes: [.trace: row[11].int ?? 0, .trajectory: row[12].int ?? 0, .outbox: row[13].int ?? 0], version: row[14].int ?? 0)
         record.queueDepth = row[15].int ?? 0
         record.deadletterCount = row[16].int ?? 0
+        record.incarnation = row[17].int ?? 0
         return record
     }
 
@@ -67,12 +68,13 @@ public final class SQLiteStore: AgentStore {
             if try conn.agentExists(record.id) {
                 throw FSError(.alreadyExists, "agent '\(record.id)' already exists", path: "/agents/\(record.id)")
             }
+            let incarnation = try conn.nextIncarnation()
             try conn.query("""
-                INSERT INTO agents(id, kind, config, state, lifecycle, created_at) VALUES(?, ?, ?, ?, ?, ?)
+                INSERT INTO agents(id, kind, config, state, lifecycle, created_at, incarnation) VALUES(?, ?, ?, ?, ?, ?, ?)
                 """, .text(record.id), .text(record.kind), .text(record.config.description), .text(record.state.description),
-                       .text(record.lifecycle.rawValue), .int(record.createdAt))
+                       .text(record.lifecycle.rawValue), .int(record.createdAt), .int(incarnation))
             try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(record.id), .blob(keys.secret), .text(keys.publicKey))
-            for a in alarms { try conn.upsertAlarm(record.id, a, keepPhase: false) }
+            for a in alarms { try conn.setAlarm(record.id, a) }
             for (id, body) in goals { try conn.putGoal(record.id, id, body, at: record.createdAt) }
             return try conn.appendLogs(record.id, trace.map { (.trace, $0) }, retain: self.options.logRetain)
         }
@@ -127,18 +129,18 @@ public final class SQLiteStore: AgentStore {
         return StoreStats(commits: c.commits, writes: c.writes, pending: int(0), deepest: int(1), deadLetters: int(2))
     }
 
-    public func updateConfig(_ id: String, config: JSON, alarms: [Alarm], trace: [JSON]) async throws -> [LogRecord] {
+    public func updateConfig(_ id: String, _ change: @escaping @Sendable (AgentRecord) throws -> ConfigChange) async throws
+        -> (records: [LogRecord], config: JSON)
+    {
         try await db.write { conn in
-            try conn.query("UPDATE agents SET config = ?, version = version + 1 WHERE id = ?", .text(config.description), .text(id))
-            guard conn.changes == 1 else { throw Self.notFound(id) }
-            let keep = Set(alarms.map(\.id))
-            for row in try conn.query("SELECT alarm_id FROM alarms WHERE agent = ? AND source = 'config'", .text(id)) {
-                if let a = row[0].text, !keep.contains(a) {
-                    try conn.query("DELETE FROM alarms WHERE agent = ? AND alarm_id = ?", .text(id), .text(a))
-                }
+            guard let row = try conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id = ?", .text(id)).first else { throw Self.notFound(id) }
+            let c = try change(Self.decodeAgent(row))
+            try conn.query("UPDATE agents SET config = ?, version = version + 1 WHERE id = ?", .text(c.config.description), .text(id))
+            for a in c.alarmsRemoved {
+                try conn.query("DELETE FROM alarms WHERE agent = ? AND alarm_id = ? AND source = 'config'", .text(id), .text(a))
             }
-            for a in alarms { try conn.upsertAlarm(id, a, keepPhase: true) }
-            return try conn.appendLogs(id, trace.map { (.trace, $0) }, retain: self.options.logRetain)
+            for a in c.alarmsSet { try conn.setAlarm(id, a) }
+            return (try conn.appendLogs(id, c.trace.map { (.trace, $0) }, retain: self.options.logRetain), c.config)
         }
     }
 
@@ -155,6 +157,14 @@ public final class SQLiteStore: AgentStore {
             guard let row = try conn.query("SELECT secret, pubkey FROM identity WHERE agent = ?", .text(agent)).first,
                   let secret = row[0].blob, let pub = row[1].text else { return nil }
             return AgentKeyPair(secret: secret, publicKey: pub)
+        }
+    }
+
+    public func refundBudget(_ agent: String, units: Int64) async throws {
+        try await db.write { conn in
+            try conn.query("UPDATE agents SET budget_spent = max(0, budget_spent - ?1), version = version + 1 WHERE id = ?2",
+                           .int(units), .text(agent))
+            guard conn.changes == 1 else { throw Self.notFound(agent) }
         }
     }
 
@@ -230,23 +240,35 @@ extension SQLiteConnection {
             """, .text(agent), .text(id), .text(body.description), .int(at))
     }
 
-    /// `keepPhase`: an alarm that exists with the same period keeps its next due time, so an
-    /// unrelated config change does not move it.
-    func upsertAlarm(_ agent: String, _ a: Alarm, keepPhase: Bool) throws(FSError) {
+    /// Sets an alarm afresh: its due time, period and source, no attempts yet.
+    /// A new agent row's incarnation: never one used before in this database.
+    func nextIncarnation() throws(FSError) -> Int64 {
+        try query("UPDATE counters SET value = value + 1 WHERE name = 'incarnation'")
+        return try scalar("SELECT value FROM counters WHERE name = 'incarnation'")?.int ?? 0
+    }
+
+    func setAlarm(_ agent: String, _ a: Alarm) throws(FSError) {
         let every: SQLValue = a.everyMs.map { .int($0) } ?? .null
-        if keepPhase {
-            try query("""
-                INSERT INTO alarms(agent, alarm_id, due_at, every_ms, source) VALUES(?1, ?2, ?3, ?4, ?5)
-                ON CONFLICT(agent, alarm_id) DO UPDATE SET
-                    due_at = CASE WHEN alarms.every_ms IS excluded.every_ms AND alarms.every_ms IS NOT NULL THEN alarms.due_at ELSE excluded.due_at END,
-                    every_ms = excluded.every_ms, source = excluded.source
-                """, .text(agent), .text(a.id), .int(a.dueAt), every, .text(a.source.rawValue))
-        } else {
-            try query("""
-                INSERT INTO alarms(agent, alarm_id, due_at, every_ms, source) VALUES(?1, ?2, ?3, ?4, ?5)
-                ON CONFLICT(agent, alarm_id) DO UPDATE SET due_at = excluded.due_at, every_ms = excluded.every_ms, source = excluded.source
-                """, .text(agent), .text(a.id), .int(a.dueAt), every, .text(a.source.rawValue))
-        }
+        try query("""
+            INSERT INTO alarms(agent, alarm_id, due_at, every_ms, source, attempts, scheduled_at) VALUES(?1, ?2, ?3, ?4, ?5, 0, ?3)
+            ON CONFLICT(agent, alarm_id) DO UPDATE SET due_at = excluded.due_at, every_ms = excluded.every_ms, source = excluded.source,
+                attempts = 0, scheduled_at = excluded.due_at
+            """, .text(agent), .text(a.id), .int(a.dueAt), every, .text(a.source.rawValue))
+    }
+
+    /// Moves a periodic alarm that fired (or was given up) at `dueAt` to its first period after
+    /// `now`, counted from the time it was scheduled for (retries do not shift its phase; missed
+    /// periods are skipped). Returns the new due time, nil if the alarm changed meanwhile.
+    func advancePeriodic(_ agent: String, _ a: Alarm, now: Int64) throws(FSError) -> Int64? {
+        try query("""
+            UPDATE alarms SET
+                due_at = scheduled_at + (max(0, ?1 - scheduled_at) / every_ms + 1) * every_ms,
+                scheduled_at = scheduled_at + (max(0, ?1 - scheduled_at) / every_ms + 1) * every_ms,
+                attempts = 0
+            WHERE agent = ?2 AND alarm_id = ?3 AND due_at = ?4 AND every_ms > 0
+            """, .int(now), .text(agent), .text(a.id), .int(a.dueAt))
+        guard changes == 1 else { return nil }
+        return try scalar("SELECT due_at FROM alarms WHERE agent = ? AND alarm_id = ?", .text(agent), .text(a.id))?.int
     }
 }
 

@@ -99,6 +99,20 @@ enum Schema {
         ) WITHOUT ROWID;
         CREATE INDEX tokens_agent ON tokens(agent);
         """,
+        // 3: an agent's incarnation (never reused, so a tick of a deleted agent cannot commit into
+        // a new one of the same id); the attempts of the alarm occurrence that is due, and the
+        // time it was scheduled for (retries move `due_at`, the period counts from this).
+        """
+        CREATE TABLE counters(
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO counters(name, value) VALUES('incarnation', 0);
+        ALTER TABLE agents ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE alarms ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE alarms ADD COLUMN scheduled_at INTEGER NOT NULL DEFAULT 0;
+        UPDATE alarms SET scheduled_at = due_at;
+        """,
     ]
 
     static var version: Int { migrations.count }

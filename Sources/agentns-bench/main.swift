@@ -1,6 +1,7 @@
 // agentns-bench: figures for the runtime core, each with a baseline measured in the same run.
 //
 //   agentns-bench [--agents N] [--rounds R] [--scale N]    run everything (default 1000, 5, 100000)
+//   agentns-bench --scheduler [--scale N]                   only the scheduler's startup-trigger figure
 //   agentns-bench scale-child DB                            (internal) open a big database, report
 //   agentns-bench raw-inserts DB N                          baseline for durable sends (rows/s)
 //   agentns-bench http-ceiling PORT FILE                    Hummingbird alone: GET serves FILE, POST answers 202
@@ -292,6 +293,35 @@ if CommandLine.arguments.contains("--watch-only") || CommandLine.arguments.conta
     exit(0)
 }
 
+/// Startup triggers every agent with pending work at once (up to 100,000): the scheduler's
+/// trigger path must stay linear. Baseline: the same ids into a Set (one hash each).
+func schedulerFigure(agents n: Int) {
+    log("== startup triggers: \(n) agents into the tick scheduler (64 slots), each triggered twice")
+    let names = (0..<n).map { "agent-\($0)" }
+    var setTimes: [Double] = []
+    var schedulerTimes: [Double] = []
+    for _ in 0..<3 {
+        var start = ContinuousClock.now
+        var set = Set<String>()
+        for a in names { set.insert(a) }
+        for a in names { set.insert(a) }
+        setTimes.append(seconds(ContinuousClock.now - start))
+        var machine = TickScheduler(maxConcurrent: 64)
+        start = ContinuousClock.now
+        for a in names { _ = machine.trigger(a, .message) }
+        for a in names { _ = machine.trigger(a, .alarm) }
+        schedulerTimes.append(seconds(ContinuousClock.now - start))
+        precondition(set.count == n && machine.readyCount == max(0, n - 64))
+    }
+    log(String(format: "baseline Set<String>: %.1f ms; scheduler: %.1f ms (median of 3); ratio %.1f",
+               median(setTimes) * 1000, median(schedulerTimes) * 1000, median(schedulerTimes) / max(median(setTimes), 1e-9)))
+}
+
+if CommandLine.arguments.contains("--scheduler") {
+    for n in [10_000, arg("--scale", 100_000)] { schedulerFigure(agents: n) }
+    exit(0)
+}
+
 let agents = arg("--agents", 1000)
 let rounds = arg("--rounds", 5)
 let scale = arg("--scale", 100_000)
@@ -323,3 +353,5 @@ if scale > 0 {
     log(line)
     log("goals: rss_mb <= 300, open_s <= 2")
 }
+
+if scale > 0 { schedulerFigure(agents: scale) }

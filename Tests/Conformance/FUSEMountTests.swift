@@ -40,8 +40,11 @@ import Testing
     /// default of 10 workers, 24 slow ticks stalled every other request on the mount.
     @Test func slowRequestsDoNotStallTheMount() async throws {
         try await withMount { rt, dir in
-            let agents = (0..<24).map { "gate-\($0)" }
-            for a in agents { _ = try await rt.createAgent(id: a, kind: "gate") }
+            let agents = (0..<24).map { "fuse-gate-\($0)" }
+            for a in agents {
+                GateKind.close(a)
+                _ = try await rt.createAgent(id: a, kind: "gate")
+            }
             _ = try await rt.createAgent(id: "bystander", kind: "echo")
             let ticks = Task {
                 await withTaskGroup(of: Int32.self) { group in
@@ -58,8 +61,9 @@ import Testing
                     return await group.reduce(into: [Int32]()) { $0.append($1) }
                 }
             }
-            let allHeld = await TestRuntime.eventually(20) { GateKind.waiting(agents) == agents.count }
-            #expect(allHeld, "only \(GateKind.waiting(agents)) of \(agents.count) ticks reached their gate through the mount")
+            let held = { agents.reduce(0) { $0 + GateKind.entered($1) } }
+            let allHeld = await TestRuntime.eventually(20) { held() == agents.count }
+            #expect(allHeld, "only \(held()) of \(agents.count) ticks reached their gate through the mount")
             // With every slow tick in flight, a read on the mount is still answered at once.
             let status = Slot()
             let read = Task {

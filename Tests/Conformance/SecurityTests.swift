@@ -114,4 +114,40 @@ import Testing
             #expect(budget == .object(["limit": 2, "spent": 2, "remaining": 0]))
         }
     }
+
+    /// Only writes that happen are paid for: refused budgeted writes (a goal that is not a JSON
+    /// object) leave `budget.spent` as it was, and many writers at once never pass the limit.
+    @Test func refusedBudgetedWritesCostNothingAndConcurrentOnesStayWithinTheLimit() async throws {
+        try await withRuntime { rt in
+            _ = try await rt.createAgent(id: "r", kind: "echo", config: .object([
+                "access": .object(["/goals": "budgeted"]), "budget": .object(["limit": 5]),
+            ]))
+            let r = rt.client(as: .agent("r"))
+            await expectCode(.invalidInput) { _ = try await r.write("/agents/r/goals/bad.json", "[1, 2]") }
+            _ = try await r.write("/agents/r/goals/good.json", "{\"a\": 1}")
+            await expectCode(.invalidInput) { _ = try await r.write("/agents/r/goals/good.json", "\"not an object\"") }
+            #expect(try await rt.statusOf("r")["budget"] == .object(["limit": 5, "spent": 1, "remaining": 4]))
+
+            // 40 writers, half of them refused: exactly the 4 units left are spent, on good writes.
+            let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+                for i in 0..<40 {
+                    group.addTask {
+                        do {
+                            _ = try await r.write("/agents/r/goals/g\(i).json", i % 2 == 0 ? "{\"i\": \(i)}" : "[\(i)]")
+                            return "ok"
+                        } catch let e as FSError {
+                            return e.code.rawValue
+                        }
+                    }
+                }
+                return try await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+            }
+            let written = try await rt.op.list("/agents/r/goals").count - 1
+            #expect(outcomes["ok"] == written)
+            #expect(written <= 4)
+            #expect(outcomes["invalid_input", default: 0] + outcomes["budget_exceeded", default: 0] + written == 40)
+            let spent = try await rt.statusOf("r")["budget"]?["spent"]?.intValue
+            #expect(spent == 1 + written, "spent \(String(describing: spent)) for \(written) writes after the first")
+        }
+    }
 }

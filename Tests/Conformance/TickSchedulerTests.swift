@@ -56,4 +56,65 @@ import Testing
             #expect(running.count <= 3)
         }
     }
+
+    @Test func aQueuedAgentCoalescesAndKeepsItsPlaceAcrossCompaction() {
+        var m = TickScheduler(maxConcurrent: 1)
+        #expect(m.trigger("run", .message) != nil)
+        let names = (0..<300).map { "q\($0)" }
+        for n in names { #expect(m.trigger(n, .message) == nil) }
+        // Start 200 of them one by one (the queue is compacted on the way), re-triggering a
+        // queued one each time: it merges into its slot instead of queueing again.
+        var started: [String] = []
+        var current = "run"
+        for i in 0..<200 {
+            #expect(m.trigger(names[299 - i / 2], .manual, waiter: i) == nil)
+            let (start, _) = m.finished(current, moreWork: false)
+            guard case .start(let next, _)? = start.first, start.count == 1 else {
+                Issue.record("expected one start, got \(start)")
+                return
+            }
+            started.append(next)
+            current = next
+        }
+        #expect(started == Array(names.prefix(200)))
+        #expect(m.readyCount == 100)
+        var rest: [(String, TickCause)] = []
+        while true {
+            let (start, _) = m.finished(current, moreWork: false)
+            guard case .start(let next, let cause)? = start.first else { break }
+            rest.append((next, cause))
+            current = next
+        }
+        #expect(rest.map(\.0) == Array(names.suffix(100)))
+        // The re-triggered ones (q200...q299) carry the manual cause they were merged with.
+        #expect(rest.allSatisfy { $0.1 == .manual })
+        #expect(m.readyCount == 0)
+    }
+
+    /// Triggering n agents (and each again) with one tick slot: with an indexed ready queue the
+    /// work grows with n; a scan per trigger grows with n², which this ratio cannot hide. The
+    /// large run gives up once it has taken 40 times the small one (quadratic would take 100).
+    @Test func triggeringManyAgentsIsLinear() {
+        func run(_ n: Int, giveUpAfter limit: Duration? = nil) -> Duration? {
+            let names = (0..<n).map { "agent-\($0)" }
+            var m = TickScheduler(maxConcurrent: 1)
+            let clock = ContinuousClock()
+            let start = clock.now
+            for pass in 0..<2 {
+                for (i, a) in names.enumerated() {
+                    _ = m.trigger(a, pass == 0 ? .message : .alarm)
+                    if let limit, i % 1000 == 0, clock.now - start > limit { return nil }
+                }
+            }
+            var current = names[0]
+            while case .start(let next, _)? = m.finished(current, moreWork: false).start.first { current = next }
+            return clock.now - start
+        }
+        let small = (0..<5).compactMap { _ in run(2_000) }.min()!
+        let large = (0..<2).map { _ in run(20_000, giveUpAfter: small * 40) }
+        #expect(large.allSatisfy { $0 != nil }, "20,000 agents took over 40 times as long as 2,000 (\(small)): not linear")
+        if let best = large.compactMap({ $0 }).min() {
+            #expect(best / small < 40, "20,000 agents took \(best), 2,000 took \(small): ratio \(best / small) (10 is linear, 100 quadratic)")
+        }
+    }
 }

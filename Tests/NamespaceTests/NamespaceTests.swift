@@ -26,6 +26,7 @@ final class MemoryService: FileService, Sendable {
     func read(_ node: Node, _ ctx: RequestContext) async throws -> Data { files.withLock { $0[node.name] } ?? Data() }
 
     func write(_ node: Node, _ data: Data, _ mode: WriteMode, _ ctx: RequestContext) async throws -> Data {
+        if data == Data("refuse".utf8) { throw FSError.invalidInput("refused on purpose", path: ctx.shownPath) }
         if node.tag == "c" {
             calls.withLock { $0 += 1 }
             return Data("answer:".utf8) + data
@@ -35,6 +36,7 @@ final class MemoryService: FileService, Sendable {
     }
 
     func create(_ name: String, in dir: Node, _ data: Data, _ ctx: RequestContext) async throws -> Data {
+        if data == Data("refuse".utf8) { throw FSError.invalidInput("refused on purpose", path: ctx.shownPath) }
         files.withLock { $0[name] = data }
         return Data()
     }
@@ -51,6 +53,7 @@ final class FixedBudget: BudgetLedger {
             l -= units
         }
     }
+    func refund(agent: String, units: Int, path: String) async throws { left.withLock { $0 += units } }
 }
 
 @Suite struct MountTableTests {
@@ -141,6 +144,27 @@ final class FixedBudget: BudgetLedger {
         #expect(await attempt(.call, ns, .agent("a"))?.code == .budgetExceeded)
         #expect(await attempt(.read, ns, .agent("a")) == nil)  // reads are free
         #expect(service.calls.withLock { $0 } == 1)
+    }
+
+    /// A write, call or create that the service refuses after the unit was reserved gets it
+    /// back: only writes that happen are paid for.
+    @Test func refusedBudgetedWritesCostNothing() async throws {
+        let budget = FixedBudget(1)
+        let ns = Namespace(agentID: "a", table: try MountTable([.init(try Path("/m"), MemoryService(name: "mem"), .budgeted)]), prefix: "/agents/a",
+                           budget: budget)
+        let refuse = Data("refuse".utf8)
+        for (path, mode) in [("/m/f", WriteMode.replace), ("/m/c", .replace), ("/m/new", .replace)] {
+            do {
+                _ = try await ns.write(try Path(path), refuse, mode: mode, as: .agent("a"))
+                Issue.record("\(path): the refusal did not happen")
+            } catch {
+                #expect(error.code == .invalidInput, "\(path)")
+            }
+            #expect(budget.left.withLock { $0 } == 1, "\(path): a refused write was charged")
+        }
+        _ = try await ns.write(try Path("/m/f"), Data("ok".utf8), mode: .replace, as: .agent("a"))
+        #expect(budget.left.withLock { $0 } == 0)
+        #expect(await attempt(.write, ns, .agent("a"))?.code == .budgetExceeded)
     }
 
     @Test func disabledMountsAreVisibleButRefused() async throws {

@@ -5,6 +5,8 @@
     working, nothing is half-written, and writes work again when space returns;
   - another process holds the database's write lock: the same (after agentd's 5 s busy
     timeout), and it recovers when the lock is released;
+  - a tick whose commit meets that lock (and whose failure cannot be recorded either) is tried
+    again by agentd itself once the lock is gone: the backlog drains with no further request;
   - a watcher that never reads: agentd's memory stays bounded, ticks go on, and once its
     socket has been full for --stall-timeout the connection is closed.
 
@@ -103,6 +105,53 @@ def fault_cycle(bin_dir, root, name, break_it, fix_it):
         subprocess.run(["umount", "-l", mnt])
 
 
+def tick_during_lock(bin_dir, root):
+    """A backlog is being worked through when another process takes the write lock: the tick
+    whose commit meets it fails after the busy timeout, and so does recording that failure. Once
+    the lock is released agentd must retry by itself: nothing but GETs is sent afterwards."""
+    d = Agentd(bin_dir, os.path.join(root, "tick-lock-data"))
+    d.start()
+    holder = None
+    try:
+        d.create("t", config={"inbox": {"max_depth": 100000}})
+        d.request("PUT", "/agents/t/ctl", b"pause")
+        n = 3000
+        for i in range(n):
+            d.request("POST", "/agents/t/inbox", json.dumps({"id": f"m{i}", "body": i}).encode())
+        d.request("PUT", "/agents/t/ctl", b"resume")
+        holder = sqlite3.connect(os.path.join(d.data, "agentd.sqlite"), isolation_level=None, timeout=10)
+        holder.execute("BEGIN EXCLUSIVE")
+        depth_at_lock = json.loads(d.request("GET", "/agents/t/status")[1])["queue_depth"]
+        if depth_at_lock == 0:
+            fail("tick during lock: the lock landed mid-backlog", "the backlog was already drained")
+            return
+        time.sleep(12)  # the tick's commit and its failure record both time out (5 s each)
+        during = json.loads(d.request("GET", "/agents/t/status")[1])
+        R.check("tick during lock: nothing commits while locked", during["queue_depth"] == depth_at_lock, during)
+        holder.execute("ROLLBACK")
+        holder.close()
+        holder = None
+        deadline = time.time() + 60
+        status = during
+        while time.time() < deadline:
+            status = json.loads(d.request("GET", "/agents/t/status")[1])
+            if status["queue_depth"] == 0:
+                break
+            time.sleep(0.2)
+        R.check(f"tick during lock: retried by itself after the lock was released (backlog {depth_at_lock} drained)",
+                status["queue_depth"] == 0, f"queue_depth {status['queue_depth']} 60 s after the release")
+        outbox = d.request("GET", "/agents/t/outbox")[1].decode().splitlines()
+        trajectory = d.request("GET", "/agents/t/logs/trajectory")[1].decode().splitlines()
+        R.check("tick during lock: every envelope answered once", len(outbox) == n, f"{len(outbox)} outbox lines for {n} envelopes")
+        R.check("tick during lock: tick_count equals the trajectory", status["tick_count"] == len(trajectory),
+                f"tick_count {status['tick_count']}, {len(trajectory)} trajectory lines")
+    finally:
+        if holder is not None:
+            holder.execute("ROLLBACK")
+            holder.close()
+        d.stop()
+
+
 def never_reading_watcher(bin_dir, root):
     stall = 3
     d = Agentd(bin_dir, os.path.join(root, "watch-data"), "--stall-timeout", str(stall))
@@ -177,6 +226,7 @@ def main():
         holder["conn"].close()
 
     fault_cycle(args.bin, root, "locked", lock, unlock)
+    tick_during_lock(args.bin, root)
     never_reading_watcher(args.bin, root)
     R.finish("faults")
 

@@ -1,0 +1,38 @@
+import AgentNSTesting
+import Foundation
+import Namespace
+import Runtime
+@testable import RuntimeSQLite
+import Testing
+
+/// A database made by an older agentd opens with this one and keeps working.
+@Suite struct MigrationTests {
+    /// Schema 2 to 3: existing agents get incarnation 0 (new ones start at 1, so a recreated id
+    /// never matches an old tick), and existing alarms keep their phase (scheduled_at = due_at).
+    @Test func aVersion2DatabaseKeepsItsAgentsAndAlarmPhases() async throws {
+        let path = try TestRuntime.temporaryDirectory() + "/agentd.sqlite"
+        let clock = ManualClock()
+        let t0 = clock.now()
+        do {
+            let conn = try SQLiteConnection(path: path, readOnly: false)
+            for m in Schema.migrations.prefix(2) { try conn.exec(m) }
+            try conn.exec("PRAGMA user_version=2")
+            try conn.exec("INSERT INTO agents(id, kind, config, state, lifecycle, created_at) VALUES('old', 'counter', '{}', '{\"count\":0}', 'active', 0)")
+            // Due 300 ms past a whole second, every second: its phase is the 300.
+            try conn.exec("INSERT INTO alarms(agent, alarm_id, due_at, every_ms, source) VALUES('old', 'count', \(t0 - 9700), 1000, 'agent')")
+        }
+        try await withRuntime(clock: clock, databasePath: path) { rt in
+            #expect(try await rt.store.agent("old")?.incarnation == 0)
+            #expect(try await TestRuntime.eventually { try await rt.statusOf("old")["tick_count"]?.intValue == 1 })
+            clock.advance(by: 300)
+            #expect(try await TestRuntime.eventually { try await rt.statusOf("old")["tick_count"]?.intValue == 2 })
+            #expect(try await rt.stateOf("old")["count"]?.intValue == 2)
+            try await rt.deleteAgent("old")
+            _ = try await rt.createAgent(id: "old", kind: "echo")
+            let again = try await rt.store.agent("old")?.incarnation ?? 0
+            _ = try await rt.createAgent(id: "other", kind: "echo")
+            #expect(again >= 1)
+            #expect(try await rt.store.agent("other")?.incarnation == again + 1)
+        }
+    }
+}
