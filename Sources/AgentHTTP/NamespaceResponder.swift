@@ -41,6 +41,8 @@ public struct NamespaceResponder: HTTPResponder {
         return response
     }
 
+    static let lastEventIDHeader = HTTPField.Name("X-Last-Event-ID")!
+
     static let reservedShortcuts: Set<String> = ["send", "tick", "hibernate", "wake"]
 
     func route(_ request: Request) async throws -> Response {
@@ -137,8 +139,12 @@ public struct NamespaceResponder: HTTPResponder {
                 return v
             }
             do {
-                let data = try await client.read(text, offset: offset, count: count)
-                return bytes(data, status: .ok, type: Self.contentType(path.components.last ?? ""))
+                let (data, lastID) = try await client.readWithLastID(text, offset: offset, count: count)
+                var response = bytes(data, status: .ok, type: Self.contentType(path.components.last ?? ""))
+                // A log read to its end names its last record: watch with it as Last-Event-ID to
+                // get exactly the records after what was read.
+                if let lastID { response.headers[Self.lastEventIDHeader] = String(lastID) }
+                return response
             } catch let e as FSError where e.code == .isDirectory {
                 return json(.array(try await client.list(text).map(Self.entry)))
             }

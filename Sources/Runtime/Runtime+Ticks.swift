@@ -61,11 +61,9 @@ extension Runtime {
                                           envelopes: envelopes.map(\.seq), alarms: alarms, maxAttempts: settings.maxAttempts,
                                           retryAt: now + settings.backoff(afterAttempts: attempts), trace: trace,
                                           trajectory: .object(trajectory))
-                let (records, _) = try await store.recordFailure(failure)
+                _ = try await store.recordFailure(failure)  // watchers get its records and dead letters from the store
                 metrics.ticksFailed.increment()
-                publish(id, records)
                 engine.alarmsChanged()
-                await publishModified(id, .status)
                 // Envelopes dead-lettered by this failure may have let the next one through.
                 let next = try await store.due(id, now: clock.now(), limit: 1)
                 return !next.envelopes.isEmpty
@@ -80,14 +78,9 @@ extension Runtime {
                                     goalsPut: context.goalsPut, goalsRemoved: context.goalsRemoved, alarmsSet: context.alarmsSet,
                                     alarmsCancelled: context.alarmsCancelled, alarmsFired: alarms, budgetSpend: context.budgetSpend,
                                     budgetLimit: settings.budgetLimit, wake: wake)
-            let records = try await store.commitTick(commit)
+            _ = try await store.commitTick(commit)  // watchers get what it changed from the store
             metrics.ticksOK.increment()
-            publish(id, records)
             if !alarms.isEmpty || !context.alarmsSet.isEmpty || !context.alarmsCancelled.isEmpty { engine.alarmsChanged() }
-            await publishModified(id, .status)
-            if context.state != record.state { await publishModified(id, .state) }
-            for goal in context.goalsPut.keys { feeds.publish(.init(agent: id, topic: .goals), event: "modified", data: goal + ".json") }
-            for goal in context.goalsRemoved { feeds.publish(.init(agent: id, topic: .goals), event: "deleted", data: goal + ".json") }
             let next = try await store.due(id, now: clock.now(), limit: 1)
             return !next.envelopes.isEmpty || !next.alarms.isEmpty
         } catch {

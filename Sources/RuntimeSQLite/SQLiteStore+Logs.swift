@@ -67,6 +67,7 @@ extension SQLiteConnection {
             let seq = lastInsertRowID
             bytes[log] = offset + len
             out.append(LogRecord(log: log, seq: seq, line: line))
+            record(.logged(agent: agent, out[out.count - 1]))
             if seq % 128 == 0 {
                 try query("""
                     DELETE FROM logs WHERE agent = ?1 AND log = ?2 AND seq <= (
@@ -76,6 +77,7 @@ extension SQLiteConnection {
         }
         try query("UPDATE agents SET trace_bytes = ?, trajectory_bytes = ?, outbox_bytes = ?, version = version + 1 WHERE id = ?",
                   .int(bytes[.trace] ?? 0), .int(bytes[.trajectory] ?? 0), .int(bytes[.outbox] ?? 0), .text(agent))
+        touch(agent)
         return out
     }
 }

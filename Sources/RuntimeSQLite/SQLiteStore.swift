@@ -25,12 +25,15 @@ public final class SQLiteStore: AgentStore {
     /// can never answer with a row older than an acknowledged write. Bounded.
     let rows = Mutex<[String: (generation: UInt64, record: AgentRecord)]>([:])
     static let maxCachedRows = 1024
+    /// Where each commit's changes go (see `AgentStore.setChangeSink`).
+    let sink = Mutex<(any ChangeSink)?>(nil)
 
     /// Opens (creating and migrating) the database at `path`.
     public init(path: String, options: Options = Options()) throws {
         self.path = path
         self.options = options
         db = try SQLiteDatabase(path: path, durability: options.fsyncEveryCommit ? .full : .normal)
+        db.writer.setOnCommit { [weak self] conn in self?.deliver(conn) }
     }
 
     public func close() async { db.close() }
@@ -85,6 +88,7 @@ public final class SQLiteStore: AgentStore {
             for table in ["inbox", "seen", "logs", "deadletter", "goals", "alarms", "identity", "tokens"] {
                 try conn.query("DELETE FROM \(table) WHERE agent = ?", .text(id))
             }
+            conn.record(.agentDeleted(id))
         }
         _ = rows.withLock { $0.removeValue(forKey: id) }
     }
@@ -135,6 +139,7 @@ public final class SQLiteStore: AgentStore {
         try await db.write { conn in
             try conn.query("UPDATE agents SET config = ?, version = version + 1 WHERE id = ?", .text(config.description), .text(id))
             guard conn.changes == 1 else { throw Self.notFound(id) }
+            conn.touch(id)
             let keep = Set(alarms.map(\.id))
             for row in try conn.query("SELECT alarm_id FROM alarms WHERE agent = ? AND source = 'config'", .text(id)) {
                 if let a = row[0].text, !keep.contains(a) {
@@ -150,6 +155,7 @@ public final class SQLiteStore: AgentStore {
         try await db.write { conn in
             try conn.query("UPDATE agents SET lifecycle = ?, version = version + 1 WHERE id = ?", .text(lifecycle.rawValue), .text(id))
             guard conn.changes == 1 else { throw Self.notFound(id) }
+            conn.touch(id)
             return try conn.appendLogs(id, trace.map { (.trace, $0) }, retain: self.options.logRetain)
         }
     }
@@ -166,7 +172,10 @@ public final class SQLiteStore: AgentStore {
         try await db.write { conn in
             try conn.query("UPDATE agents SET budget_spent = budget_spent + ?1, version = version + 1 WHERE id = ?2 AND budget_spent + ?1 <= ?3",
                            .int(units), .text(agent), .int(limit))
-            if conn.changes == 1 { return true }
+            if conn.changes == 1 {
+                conn.touch(agent)
+                return true
+            }
             if try !conn.agentExists(agent) { throw Self.notFound(agent) }
             return false
         }
@@ -210,10 +219,7 @@ public final class SQLiteStore: AgentStore {
     }
 
     public func removeGoal(_ agent: String, id: String) async throws -> Bool {
-        try await db.write { conn in
-            try conn.query("DELETE FROM goals WHERE agent = ? AND goal_id = ?", .text(agent), .text(id))
-            return conn.changes == 1
-        }
+        try await db.write { conn in try conn.removeGoal(agent, id) }
     }
 
     static func decodeGoal(_ row: [SQLValue]) -> Goal {
@@ -228,10 +234,20 @@ extension SQLiteConnection {
     }
 
     func putGoal(_ agent: String, _ id: String, _ body: JSON, at: Int64) throws(FSError) {
-        try query("""
+        let version = try query("""
             INSERT INTO goals(agent, goal_id, body, updated_at, version) VALUES(?1, ?2, ?3, ?4, 1)
             ON CONFLICT(agent, goal_id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, version = goals.version + 1
-            """, .text(agent), .text(id), .text(body.description), .int(at))
+            RETURNING version
+            """, .text(agent), .text(id), .text(body.description), .int(at)).first?.first?.int
+        record(.goalPut(agent: agent, id: id, created: version == 1))
+    }
+
+    /// False when there was no such goal.
+    func removeGoal(_ agent: String, _ id: String) throws(FSError) -> Bool {
+        try query("DELETE FROM goals WHERE agent = ? AND goal_id = ?", .text(agent), .text(id))
+        guard changes == 1 else { return false }
+        record(.goalRemoved(agent: agent, id: id))
+        return true
     }
 
     /// `keepPhase`: an alarm that exists with the same period keeps its next due time, so an

@@ -20,6 +20,9 @@ public protocol AgentHost: Sendable {
 
     func logSize(of agent: String, _ log: LogName) async throws -> Int64
     func readLog(of agent: String, _ log: LogName, offset: Int64, count: Int) async throws -> Data
+    /// The log to its end from `offset`, with the id of its last record (the watch id to resume
+    /// after; 0 for an empty log), taken consistently with the data.
+    func readLogToEnd(of agent: String, _ log: LogName, offset: Int64) async throws -> (data: Data, lastID: UInt64?)
     func feed(of agent: String, _ topic: FeedTopic) async throws -> RecordFeed
 
     func deadLetters(of agent: String) async throws -> [JSON]
@@ -96,5 +99,9 @@ extension JSON {
 }
 
 extension AgentHost {
+    public func readLogToEnd(of agent: String, _ log: LogName, offset: Int64) async throws -> (data: Data, lastID: UInt64?) {
+        (try await readLog(of: agent, log, offset: offset, count: Int.max), nil)
+    }
+
     public func statusFile(of agent: String) async throws -> Data { try await status(of: agent).fileData }
 }

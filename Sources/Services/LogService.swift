@@ -3,7 +3,7 @@ public import Namespace
 
 /// Append-only logs read by byte offset: `outbox` mounted alone, `logs/` holding `trace` and
 /// `trajectory`. Sizes grow honestly so `tail -f` can poll them.
-public struct LogService: FileService {
+public struct LogService: RecordFileService {
     public let name: String
     let host: any AgentHost
     let table: FileTable
@@ -45,6 +45,12 @@ public struct LogService: FileService {
     public func read(_ node: Node, offset: Int64, count: Int, _ ctx: RequestContext) async throws -> Data {
         guard let log = log(node) else { throw FSError(.isDirectory, "is a directory", path: ctx.shownPath) }
         return try await host.readLog(of: ctx.agentID, log, offset: offset, count: count)
+    }
+
+    public func readWithLastID(_ node: Node, offset: Int64, count: Int?, _ ctx: RequestContext) async throws -> (data: Data, lastID: UInt64?) {
+        guard let log = log(node) else { throw FSError(.isDirectory, "is a directory", path: ctx.shownPath) }
+        guard count == nil else { return (try await read(node, offset: offset, count: count ?? Int.max, ctx), nil) }
+        return try await host.readLogToEnd(of: ctx.agentID, log, offset: offset)
     }
 
     public func feed(_ node: Node, _ ctx: RequestContext) async throws -> RecordFeed {
