@@ -122,13 +122,17 @@ extension Runtime: AgentHost {
 
     public func feed(of agent: String, _ topic: FeedTopic) async throws -> RecordFeed {
         _ = try await requireAgent(agent)
-        return try await feeds.feed(.init(agent: agent, topic: topic)) { [store, feeds] in
+        let feed = try await feeds.feed(.init(agent: agent, topic: topic)) { [store, feeds] in
             switch topic {
             case .log(let log): try await store.feedSeed(agent, .log(log), limit: feeds.capacity)
             case .inbox: try await store.feedSeed(agent, .inbox, limit: feeds.capacity)
             default: nil
             }
         }
+        // A deletion that committed after the first check ended the agent's feeds before this
+        // one was made: refuse rather than hand out a feed nothing will ever end.
+        _ = try await requireAgent(agent)
+        return feed
     }
 
     public func deadLetters(of agent: String) async throws -> [JSON] {
