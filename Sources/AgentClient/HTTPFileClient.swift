@@ -136,6 +136,13 @@ public struct HTTPFileClient: FileClient {
 
     public func remove(_ path: String) async throws { _ = try await request(.DELETE, path) }
 
+    /// Reads a whole file and, for a log, the id of its last record (`X-Last-Event-ID`): pass it
+    /// to `watch(after:)` to follow with nothing lost or repeated between the two.
+    public func readWithLastEventID(_ path: String) async throws -> (data: Data, lastID: UInt64?) {
+        let r = try await request(.GET, path)
+        return (r.body, r.headers.first(name: "X-Last-Event-ID").flatMap { UInt64($0) })
+    }
+
     /// Follows the SSE stream; with `reconnect`, a dropped connection is resumed with
     /// Last-Event-ID after a short pause, so no record is missed while it is retained.
     public func watch(_ path: String, after: UInt64?) async throws -> AsyncThrowingStream<FeedRecord, any Error> {
@@ -158,6 +165,8 @@ public struct HTTPFileClient: FileClient {
                         for record in parser.feed(Array(buffer.readableBytesView)) {
                             last = record.id
                             sink.yield(record)
+                            // The file is gone (its agent was deleted): nothing to resume.
+                            if record.event == FeedRecord.endEvent { sink.finish(); return }
                         }
                     }
                     body = nil

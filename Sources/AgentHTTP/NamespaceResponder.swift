@@ -41,6 +41,8 @@ public struct NamespaceResponder: HTTPResponder {
         return response
     }
 
+    static let lastEventIDHeader = HTTPField.Name("X-Last-Event-ID")!
+
     static let reservedShortcuts: Set<String> = ["send", "tick", "hibernate", "wake"]
 
     func route(_ request: Request) async throws -> Response {
@@ -152,12 +154,15 @@ public struct NamespaceResponder: HTTPResponder {
                 if let entries = try? await client.list(text) { return json(.array(entries.map(Self.entry))) }
             }
             do {
-                let slice = try await client.read(text, range)
+                let (slice, lastID) = try await client.readWithLastID(text, range)
                 let name = path.components.last ?? ""
                 // A part of a JSON document is not JSON: a ranged read of one is plain bytes.
                 let type = range.isAll || !Self.isJSON(name) ? Self.contentType(name) : "application/octet-stream"
                 var response = bytes(slice.data, status: .ok, type: type)
                 response.headers[HTTPField.Name("X-Offset")!] = String(slice.offset)
+                // A log read to its end names its last record: watch with it as Last-Event-ID to
+                // get exactly the records after what was read.
+                if let lastID { response.headers[Self.lastEventIDHeader] = String(lastID) }
                 return response
             } catch let e as FSError where e.code == .isDirectory {
                 return json(.array(try await client.list(text).map(Self.entry)))

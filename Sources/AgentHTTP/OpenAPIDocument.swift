@@ -189,6 +189,20 @@ components:
           schema: {type: string}
         text/event-stream:
           schema: {type: string}
+    Log:
+      description: >-
+        The log's lines, or with ?watch=1 a text/event-stream of events (id, event, data). A read
+        to the end (no count) names its last record in X-Last-Event-ID: a watch with that id as
+        Last-Event-ID gets exactly the records after what was read.
+      headers:
+        X-Last-Event-ID:
+          description: Id of the last record in the body (0 for an empty log); absent for a partial read
+          schema: {type: string}
+      content:
+        text/plain:
+          schema: {type: string}
+        text/event-stream:
+          schema: {type: string}
 paths:
   /runtime/status:
     get:
@@ -494,7 +508,7 @@ paths:
       parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readOutbox
       responses:
-        "200": {$ref: "#/components/responses/Stream"}
+        "200": {$ref: "#/components/responses/Log"}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
@@ -505,7 +519,7 @@ paths:
       parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readTrace
       responses:
-        "200": {$ref: "#/components/responses/Stream"}
+        "200": {$ref: "#/components/responses/Log"}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
@@ -516,7 +530,7 @@ paths:
       parameters: [{$ref: "#/components/parameters/offset"}, {$ref: "#/components/parameters/count"}]
       operationId: readTrajectory
       responses:
-        "200": {$ref: "#/components/responses/Stream"}
+        "200": {$ref: "#/components/responses/Log"}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}

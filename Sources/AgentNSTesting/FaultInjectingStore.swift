@@ -111,6 +111,11 @@ public final class FaultInjectingStore: AgentStore {
         try await inner.spendBudget(agent, units: units, limit: limit)
     }
     public func refundBudget(_ agent: String, units: Int64) async throws { try await inner.refundBudget(agent, units: units) }
+    public func setChangeSink(_ sink: (any ChangeSink)?) { inner.setChangeSink(sink) }
+    public func feedSeed(_ agent: String, _ source: FeedSource, limit: Int) async throws -> FeedSeed {
+        try await inner.feedSeed(agent, source, limit: limit)
+    }
+    public func lastLogID(_ agent: String, _ log: LogName) async throws -> UInt64? { try await inner.lastLogID(agent, log) }
     public func exportAgent(_ id: String) async throws -> AgentBundle { try await inner.exportAgent(id) }
     public func importAgent(_ bundle: AgentBundle, replace: Bool, trace: [JSON]) async throws -> [LogRecord] {
         try await inner.importAgent(bundle, replace: replace, trace: trace)

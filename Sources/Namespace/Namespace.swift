@@ -26,7 +26,7 @@ public struct Namespace: Sendable {
     /// The mount serving `path`, checked against the mount's access level. With
     /// `refusingDirectories`, a directory made only of mount points is `isDirectory` (looked for
     /// only when no mount resolves, so the table is walked once on the way to a file).
-    private func route(_ path: Path, _ principal: Principal, _ op: Operation,
+    func route(_ path: Path, _ principal: Principal, _ op: Operation,
                        refusingDirectories: Bool = false) throws(FSError) -> (MountTable.Entry, Path, RequestContext) {
         if refusingDirectories && path.isRoot { throw FSError(.isDirectory, "is a directory", path: shown(path)) }
         guard let (entry, rest) = table.resolve(path) else {
@@ -41,7 +41,7 @@ public struct Namespace: Sendable {
         return (entry, rest, ctx)
     }
 
-    private func guarded<T>(_ path: Path, _ body: () async throws -> T) async throws(FSError) -> T {
+    func guarded<T>(_ path: Path, _ body: () async throws -> T) async throws(FSError) -> T {
         do {
             return try await body()
         } catch let e as FSError {
@@ -53,7 +53,7 @@ public struct Namespace: Sendable {
         }
     }
 
-    private func check(_ node: Node, _ op: Operation, _ ctx: RequestContext) throws(FSError) {
+    func check(_ node: Node, _ op: Operation, _ ctx: RequestContext) throws(FSError) {
         let agent: Bool
         if case .agent = ctx.principal { agent = true } else { agent = false }
         if agent, !ctx.mount.access.permits(op) {

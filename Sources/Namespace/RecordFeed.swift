@@ -15,53 +15,117 @@ public struct FeedRecord: Sendable, Hashable {
 
     /// The event a watcher gets when records it asked for are no longer retained.
     public static let resetEvent = "reset"
+    /// The last event of a stream whose file is gone (its agent was deleted); the stream ends after it.
+    public static let endEvent = "end"
+
+    /// What a record costs the ring: its strings and a fixed overhead.
+    var cost: Int { event.utf8.count + data.utf8.count + 48 }
 }
 
 /// The single producer of a watchable file: a bounded ring of recent records that any number of
 /// watchers read through their own cursor. Publishing never waits for a watcher; a watcher that
 /// falls behind the ring gets a `reset` record and continues from the oldest retained one.
+///
+/// The ring is bounded twice: by record count (`capacity`) and by bytes (`maxBytes`), so large
+/// records cannot pin memory. A cursor that this feed cannot answer exactly (older than what it
+/// retains, or newer than anything it published, e.g. from another incarnation of the feed) gets
+/// `reset`, never silence.
 public final class RecordFeed: Sendable {
     struct State {
+        /// Records oldest first from `start`; the prefix before `start` is dead and compacted lazily.
         var ring: [FeedRecord] = []
-        var head = 0  // index of the oldest record once the ring is full
+        var start = 0
+        var bytes = 0
         var lastID: UInt64 = 0
         /// Id of the newest record evicted from the ring (0: nothing evicted).
         var evictedThrough: UInt64 = 0
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
         var subscribers = 0
+        /// Set when the hub let go of the feed: nothing is published to it any more.
+        var retired = false
+        /// The last record of a finished feed, delivered after everything retained.
+        var end: FeedRecord?
 
-        func ordered() -> [FeedRecord] {
-            let n = ring.count
-            return (0..<n).map { ring[(head + $0) % n] }
+        var count: Int { ring.count - start }
+        var live: ArraySlice<FeedRecord> { ring[start...] }
+
+        mutating func append(_ r: FeedRecord, capacity: Int, maxBytes: Int) {
+            ring.append(r)
+            bytes += r.cost
+            lastID = max(lastID, r.id)
+            trim(capacity: capacity, maxBytes: maxBytes)
+        }
+
+        mutating func trim(capacity: Int, maxBytes: Int) {
+            while count > capacity || (bytes > maxBytes && count > 0) {
+                let old = ring[start]
+                bytes -= old.cost
+                evictedThrough = max(evictedThrough, old.id)
+                start += 1
+            }
+            if start > 64 && start * 2 > ring.count {
+                ring.removeFirst(start)
+                start = 0
+            }
         }
     }
 
     public let capacity: Int
+    public let maxBytes: Int
+    /// Ids for records published without one: at least `lastID + 1`, and at least what this
+    /// returns (a clock), so ids keep rising across incarnations of the feed.
+    private let idFloor: (@Sendable () -> UInt64)?
     private let state: Mutex<State>
+
+    /// Per-feed byte bound when none is given: room for a few of the largest records (1 MiB).
+    public static let defaultMaxBytes = 4 << 20
 
     /// - Parameters:
     ///   - retained: records already retained (oldest first), e.g. the tail of a log in storage.
     ///   - evictedThrough: the id of the newest record older than `retained` that is gone.
-    public init(capacity: Int = 1024, retained: [FeedRecord] = [], evictedThrough: UInt64 = 0, lastID: UInt64 = 0) {
-        precondition(capacity > 0)
+    ///   - lastID: the id below which nothing new will be published (a storage high-water mark).
+    ///   - idFloor: see `idFloor`; nil numbers records `lastID + 1`, `lastID + 2`, ...
+    public init(capacity: Int = 1024, maxBytes: Int = RecordFeed.defaultMaxBytes, retained: [FeedRecord] = [], evictedThrough: UInt64 = 0,
+                lastID: UInt64 = 0, idFloor: (@Sendable () -> UInt64)? = nil) {
+        precondition(capacity > 0 && maxBytes > 0)
         self.capacity = capacity
+        self.maxBytes = maxBytes
+        self.idFloor = idFloor
         var s = State()
-        let kept = retained.suffix(capacity)
-        s.ring = Array(kept)
-        s.lastID = max(lastID, kept.last?.id ?? 0)
-        s.evictedThrough = retained.count > capacity ? retained[retained.count - capacity - 1].id : evictedThrough
+        s.evictedThrough = evictedThrough
+        s.lastID = lastID
+        for r in retained { s.append(r, capacity: capacity, maxBytes: maxBytes) }
         state = Mutex(s)
     }
 
     public var lastID: UInt64 { state.withLock { $0.lastID } }
     public var subscriberCount: Int { state.withLock { $0.subscribers } }
+    /// Bytes the ring holds now (at most `maxBytes`).
+    public var retainedBytes: Int { state.withLock { $0.bytes } }
+    public var retainedCount: Int { state.withLock { $0.count } }
+    public var isRetired: Bool { state.withLock { $0.retired } }
 
     /// Appends a record. With no `id`, the next id after the last is used; a record whose
     /// explicit id is not newer than the last is already here and is ignored.
     @discardableResult
     public func publish(event: String, data: String, id: UInt64? = nil) -> UInt64 {
         publish(event: event, data: data, id: id, seeding: false)
+    }
+
+    /// Publishes `modified`-style content unless it repeats the newest record (same event and
+    /// data): watchers of a document see each change once. Returns the id, or 0 when skipped.
+    @discardableResult
+    public func publishChange(event: String, data: String) -> UInt64 {
+        let waiters: [CheckedContinuation<Void, Never>]
+        let assigned: UInt64
+        (assigned, waiters) = state.withLock { s in
+            if s.retired || s.end != nil { return (0, []) }
+            if let newest = s.live.last, newest.event == event, newest.data == data { return (0, []) }
+            return appendLocked(&s, event: event, data: data, id: nil)
+        }
+        for w in waiters { w.resume() }
+        return assigned
     }
 
     /// `seeding`: records older than the newest may be merged in, in id order (storage
@@ -71,69 +135,105 @@ public final class RecordFeed: Sendable {
         let waiters: [CheckedContinuation<Void, Never>]
         let assigned: UInt64
         (assigned, waiters) = state.withLock { s in
+            if s.retired || s.end != nil { return (0, []) }
             if let id, id <= s.lastID {
                 guard seeding, id > s.evictedThrough else { return (0, []) }
-                var all = s.ordered()
+                var all = Array(s.live)
                 guard !all.contains(where: { $0.id == id }) else { return (0, []) }
                 all.append(FeedRecord(id: id, event: event, data: data))
                 all.sort { $0.id < $1.id }
-                if all.count > capacity {
-                    s.evictedThrough = all[all.count - capacity - 1].id
-                    all = Array(all.suffix(capacity))
-                }
-                s.ring = all
-                s.head = 0
+                let last = s.lastID
+                s.ring = []
+                s.start = 0
+                s.bytes = 0
+                for r in all { s.append(r, capacity: capacity, maxBytes: maxBytes) }
+                s.lastID = last
                 return (id, [])
             }
-            let newID = id ?? (s.lastID + 1)
-            let record = FeedRecord(id: newID, event: event, data: data)
-            if s.ring.count < capacity {
-                s.ring.append(record)
-            } else {
-                s.evictedThrough = s.ring[s.head].id
-                s.ring[s.head] = record
-                s.head = (s.head + 1) % capacity
-            }
-            s.lastID = newID
-            let w = Array(s.waiters.values)
-            s.waiters.removeAll()
-            return (newID, w)
+            return appendLocked(&s, event: event, data: data, id: id)
         }
         for w in waiters { w.resume() }
         return assigned
     }
 
-    /// Records up to `id` are known to be gone (not retained in storage either).
-    public func markEvicted(through id: UInt64) {
+    private func appendLocked(_ s: inout State, event: String, data: String, id: UInt64?) -> (UInt64, [CheckedContinuation<Void, Never>]) {
+        let newID = id ?? max(s.lastID + 1, idFloor?() ?? 0)
+        s.append(FeedRecord(id: newID, event: event, data: data), capacity: capacity, maxBytes: maxBytes)
+        let w = Array(s.waiters.values)
+        s.waiters.removeAll()
+        return (newID, w)
+    }
+
+    /// Records up to `id` are known to be gone (not retained in storage either), and nothing at
+    /// or below `lastID` will be published live.
+    public func markEvicted(through id: UInt64, lastID: UInt64 = 0) {
         state.withLock { s in
             s.evictedThrough = max(s.evictedThrough, id)
-            if s.lastID < id { s.lastID = id }
+            s.lastID = max(s.lastID, id, lastID)
         }
     }
 
-    /// Records after `cursor` that are retained, or nil with a reset when the cursor fell out.
-    fileprivate func take(after cursor: UInt64, max: Int) -> (records: [FeedRecord], reset: FeedRecord?) {
+    /// Ends the feed: watchers get what is retained, then `record` (an `end` event), then their
+    /// streams finish. Nothing is published after it.
+    public func finish(_ event: String = FeedRecord.endEvent, data: String) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            guard s.end == nil else { return [] }
+            s.end = FeedRecord(id: s.lastID, event: event, data: data)
+            s.retired = true
+            let w = Array(s.waiters.values)
+            s.waiters.removeAll()
+            return w
+        }
+        for w in waiters { w.resume() }
+    }
+
+    /// Retires the feed if nobody is subscribed (atomically with `subscribe`): a subscriber
+    /// that arrives after sees `isRetired` and asks its hub for a fresh feed.
+    public func retireIfUnwatched() -> Bool {
         state.withLock { s in
-            if cursor < s.evictedThrough {
-                let reset = FeedRecord(id: s.evictedThrough, event: FeedRecord.resetEvent,
-                                       data: "{\"reason\":\"records after \(cursor) are no longer retained\",\"resume_after\":\(s.evictedThrough)}")
-                return ([], reset)
+            guard s.subscribers == 0 else { return false }
+            s.retired = true
+            return true
+        }
+    }
+
+    enum Take {
+        case records([FeedRecord])
+        case reset(FeedRecord)
+        case end(FeedRecord)
+        case none
+    }
+
+    /// Records after `cursor` that are retained; a reset when the cursor fell out of the ring
+    /// or is newer than anything published here; the end record once a finished feed is drained.
+    fileprivate func take(after cursor: UInt64, max: Int) -> Take {
+        state.withLock { s in
+            if cursor < s.evictedThrough || cursor > s.lastID {
+                let to = cursor < s.evictedThrough ? s.evictedThrough : s.lastID
+                let why = cursor < s.evictedThrough ? "are no longer retained" : "are not known here (a newer id, or another incarnation of this file)"
+                return .reset(FeedRecord(id: to, event: FeedRecord.resetEvent,
+                                         data: "{\"reason\":\"records after \(cursor) \(why)\",\"resume_after\":\(to)}"))
             }
             var out: [FeedRecord] = []
-            let n = s.ring.count
-            for k in 0..<n {
-                let r = s.ring[(s.head + k) % n]
-                if r.id > cursor {
-                    out.append(r)
-                    if out.count == max { break }
-                }
+            // Binary search for the first record after the cursor: ids rise along the ring.
+            var lo = s.start, hi = s.ring.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if s.ring[mid].id <= cursor { lo = mid + 1 } else { hi = mid }
             }
-            return (out, nil)
+            var i = lo
+            while i < s.ring.count && out.count < max {
+                out.append(s.ring[i])
+                i += 1
+            }
+            if !out.isEmpty { return .records(out) }
+            if let end = s.end { return .end(end) }
+            return .none
         }
     }
 
-    /// Suspends until a record after `cursor` exists, the task is cancelled, or `subscription` is
-    /// woken.
+    /// Suspends until a record after `cursor` exists, the feed ends, the task is cancelled, or
+    /// `subscription` is woken.
     fileprivate func wait(after cursor: UInt64, waking subscription: Subscription) async {
         let token = state.withLock { s -> Int in
             s.nextWaiter += 1
@@ -142,7 +242,7 @@ public final class RecordFeed: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { s -> Bool in
-                    if s.lastID > cursor || Task.isCancelled { return true }
+                    if s.lastID > cursor || s.end != nil || Task.isCancelled { return true }
                     s.waiters[token] = c
                     return false
                 }
@@ -163,13 +263,17 @@ public final class RecordFeed: Sendable {
 
     /// Records after `after` (nil: only records published from now on), then live records.
     public func subscribe(after: UInt64?) -> Subscription {
-        state.withLock { $0.subscribers += 1 }
-        return Subscription(feed: self, cursor: after ?? lastID)
+        let start = state.withLock { s -> UInt64 in
+            s.subscribers += 1
+            return after ?? s.lastID
+        }
+        return Subscription(feed: self, cursor: start)
     }
 
     fileprivate func unsubscribed() { state.withLock { $0.subscribers -= 1 } }
 
-    /// An async sequence of records for one watcher. Ends when its task is cancelled.
+    /// An async sequence of records for one watcher. Ends when its task is cancelled or after
+    /// the feed's `end` record.
     ///
     /// A writer that sends records as its connection takes them uses `batches()` instead: it
     /// pulls whatever has arrived since its last write, so a slow connection costs no memory
@@ -222,25 +326,35 @@ public final class RecordFeed: Sendable {
         public struct Batches: Sendable {
             let subscription: Subscription
             public private(set) var cursor: UInt64
+            private var ended = false
+
+            init(subscription: Subscription, cursor: UInt64) {
+                self.subscription = subscription
+                self.cursor = cursor
+            }
 
             /// Up to `max` records after the cursor, waiting for one if there is none; a `reset`
-            /// record alone when the cursor fell out of the ring; empty after `wake()`; nil once
-            /// the task is cancelled.
+            /// record alone when the cursor fell out of the ring; the `end` record alone when the
+            /// feed finished; empty after `wake()`; nil once the task is cancelled or the end was
+            /// delivered.
             public mutating func next(max: Int = 256) async -> [FeedRecord]? {
                 let feed = subscription.feed
                 while true {
-                    if Task.isCancelled { return nil }
+                    if Task.isCancelled || ended { return nil }
                     if subscription.takeWake() { return [] }
-                    let (records, reset) = feed.take(after: cursor, max: max)
-                    if let reset {
+                    switch feed.take(after: cursor, max: max) {
+                    case .reset(let reset):
                         cursor = reset.id
                         return [reset]
-                    }
-                    if let last = records.last {
-                        cursor = last.id
+                    case .records(let records):
+                        cursor = records[records.count - 1].id
                         return records
+                    case .end(let end):
+                        ended = true
+                        return [end]
+                    case .none:
+                        await feed.wait(after: cursor, waking: subscription)
                     }
-                    await feed.wait(after: cursor, waking: subscription)
                 }
             }
         }

@@ -2,14 +2,24 @@ public import Foundation
 public import Namespace
 public import Services
 
-/// The runtime's storage. Every method that changes anything is one transaction; methods that
-/// append to an agent's logs return the appended records so the runtime can publish them to
-/// watchers after the commit. Implementations: RuntimeSQLite (one embedded database), with a
+/// The runtime's storage. Every method that changes anything is one transaction. What each
+/// commit changed goes, in commit order, to the `ChangeSink` the runtime installs (watchers are
+/// fed from there, never by the callers after they resume); methods that append to an agent's
+/// logs also return the appended records. Implementations: RuntimeSQLite (one embedded database), with a
 /// PostgreSQL backend to follow behind the same protocol.
 ///
 /// Errors are FSError: not_found for a missing agent, already_exists, queue_full,
 /// unavailable for storage failures (with the cause for logs).
 public protocol AgentStore: Sendable {
+    /// Installs the sink every later commit reports to (nil: none). The store holds it strongly.
+    func setChangeSink(_ sink: (any ChangeSink)?)
+    /// What a new feed starts from: the newest `limit` records of the log or the pending inbox,
+    /// the id of the newest record older than those that is gone, and the high-water mark of ids
+    /// (no record published later has an id at or below it).
+    func feedSeed(_ agent: String, _ source: FeedSource, limit: Int) async throws -> FeedSeed
+    /// The id of the newest record of the log (nil: the log is empty).
+    func lastLogID(_ agent: String, _ log: LogName) async throws -> UInt64?
+
     func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], trace: [JSON]) async throws -> [LogRecord]
     func deleteAgent(_ id: String) async throws
     func agent(_ id: String) async throws -> AgentRecord?
@@ -132,5 +142,30 @@ public struct StoreStats: Sendable, Equatable {
         self.pending = pending
         self.deepest = deepest
         self.deadLetters = deadLetters
+    }
+}
+
+/// The storage behind a feed that resumes by record id.
+public enum FeedSource: Sendable, Equatable {
+    case log(LogName)
+    case inbox
+}
+
+/// See `AgentStore.feedSeed`.
+public struct FeedSeed: Sendable, Equatable {
+    /// Oldest first: log lines, or pending envelopes as JSON lines.
+    public var records: [(id: UInt64, line: String)]
+    public var evictedThrough: UInt64
+    public var highWater: UInt64
+
+    public init(records: [(id: UInt64, line: String)], evictedThrough: UInt64, highWater: UInt64) {
+        self.records = records
+        self.evictedThrough = evictedThrough
+        self.highWater = highWater
+    }
+
+    public static func == (a: FeedSeed, b: FeedSeed) -> Bool {
+        a.evictedThrough == b.evictedThrough && a.highWater == b.highWater && a.records.map(\.id) == b.records.map(\.id)
+            && a.records.map(\.line) == b.records.map(\.line)
     }
 }

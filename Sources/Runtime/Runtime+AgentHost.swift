@@ -45,7 +45,7 @@ extension Runtime: AgentHost {
         let kinds = kinds
         // Merged with the config as it is in the transaction that writes it: two patches at once
         // both land.
-        let (records, _) = try await store.updateConfig(agent) { r in
+        _ = try await store.updateConfig(agent) { r in
             let next = r.config.merging(patch: patch)
             let settings = try AgentSettings(config: next)
             if let kind = kinds.kind(named: r.kind) {
@@ -56,9 +56,7 @@ extension Runtime: AgentHost {
             return ConfigChange(config: next, alarmsSet: set, alarmsRemoved: removed,
                                 trace: [Trace.record("config_change", at: now, ["patch": patch])])
         }
-        publish(agent, records)
         engine.alarmsChanged()
-        await publishModified(agent, .config)
         // A larger inbox or a new policy may let waiting work through.
         await engine.trigger(agent, .message)
     }
@@ -70,12 +68,10 @@ extension Runtime: AgentHost {
         let now = clock.now()
         func change(to lifecycle: Lifecycle) async throws {
             guard r.lifecycle != lifecycle else { return }
-            let records = try await store.setLifecycle(agent, lifecycle, trace: [
+            _ = try await store.setLifecycle(agent, lifecycle, trace: [
                 Trace.record("state_change", at: now, ["from": .string(r.lifecycle.rawValue), "to": .string(lifecycle.rawValue),
                                                        "reason": .string(command.rawValue)]),
             ])
-            publish(agent, records)
-            await publishModified(agent, .status)
         }
         switch command {
         case .tick:
@@ -99,24 +95,16 @@ extension Runtime: AgentHost {
         let now = clock.now()
         let envelope = try EnvelopeParser.parse(input, sender: sender.senderName, now: now)
         let result = try await store.enqueue(agent, envelope, maxDepth: settings.maxDepth, policy: settings.overflow, at: now)
-        publish(agent, result.appended)
         switch result.receipt.outcome {
         case .queued: metrics.sendsQueued.increment()
         case .duplicate: metrics.sendsDuplicate.increment()
         case .deadLettered: metrics.sendsDeadLettered.increment()
         }
-        if let accepted = result.envelope, result.receipt.outcome == .queued {
-            if let inbox = feeds.existing(.init(agent: agent, topic: .inbox)) {
-                inbox.publish(event: "record", data: accepted.json.description, id: UInt64(accepted.seq))
-            }
+        if result.envelope != nil, result.receipt.outcome == .queued {
             // `paused` is what this envelope's own transaction saw: a resume that commits after
             // it triggers a tick that finds it, so skipping here loses nothing.
             if !result.paused { await engine.trigger(agent, .message) }
         }
-        if result.receipt.outcome == .deadLettered {
-            feeds.publish(.init(agent: agent, topic: .deadletter), event: "created", data: envelope.id)
-        }
-        await publishModified(agent, .status)
         return result.receipt
     }
 
@@ -131,20 +119,32 @@ extension Runtime: AgentHost {
         try await store.readLog(agent, log, range)
     }
 
+    /// The id is the newest record's before and after the read: when they agree, nothing was
+    /// appended while reading, so the data ends with that record. A log written faster than it
+    /// can be read gives up after a few tries and says nothing (nil).
+    public func readLogToEnd(of agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?) {
+        let range = try ByteRange(offset: offset)
+        for _ in 0..<8 {
+            let before = try await store.lastLogID(agent, log)
+            let slice = try await store.readLog(agent, log, range)
+            if try await store.lastLogID(agent, log) == before { return (slice, before ?? 0) }
+        }
+        return (try await store.readLog(agent, log, range), nil)
+    }
+
     public func feed(of agent: String, _ topic: FeedTopic) async throws -> RecordFeed {
         _ = try await requireAgent(agent)
-        return try await feeds.feed(.init(agent: agent, topic: topic)) { [store, feeds] in
+        let feed = try await feeds.feed(.init(agent: agent, topic: topic)) { [store, feeds] in
             switch topic {
-            case .log(let log):
-                let (records, hasOlder) = try await store.logTail(agent, log, limit: feeds.capacity)
-                return (records.map { FeedRecord(id: UInt64($0.seq), event: "record", data: $0.line) }, hasOlder)
-            case .inbox:
-                let pending = try await store.pending(agent, limit: feeds.capacity)
-                return (pending.map { FeedRecord(id: UInt64($0.seq), event: "record", data: $0.json.description) }, false)
-            default:
-                return ([], false)
+            case .log(let log): try await store.feedSeed(agent, .log(log), limit: feeds.capacity)
+            case .inbox: try await store.feedSeed(agent, .inbox, limit: feeds.capacity)
+            default: nil
             }
         }
+        // A deletion that committed after the first check ended the agent's feeds before this
+        // one was made: refuse rather than hand out a feed nothing will ever end.
+        _ = try await requireAgent(agent)
+        return feed
     }
 
     public func deadLetters(of agent: String) async throws -> [JSON] {
@@ -160,18 +160,12 @@ extension Runtime: AgentHost {
     }
 
     public func replayDeadLetter(of agent: String, id: String) async throws {
-        let records = try await store.replayDeadLetter(agent, id: id, at: clock.now())
-        publish(agent, records)
-        feeds.publish(.init(agent: agent, topic: .deadletter), event: "deleted", data: id)
-        await publishModified(agent, .status)
+        _ = try await store.replayDeadLetter(agent, id: id, at: clock.now())
         await engine.trigger(agent, .message)
     }
 
     public func discardDeadLetter(of agent: String, id: String) async throws {
-        let records = try await store.discardDeadLetter(agent, id: id, at: clock.now())
-        publish(agent, records)
-        feeds.publish(.init(agent: agent, topic: .deadletter), event: "deleted", data: id)
-        await publishModified(agent, .status)
+        _ = try await store.discardDeadLetter(agent, id: id, at: clock.now())
     }
 
     public func goals(of agent: String) async throws -> [Goal] {
@@ -187,17 +181,13 @@ extension Runtime: AgentHost {
     }
 
     public func putGoal(of agent: String, id: String, _ body: JSON) async throws -> Goal {
-        let existed = try await store.goal(agent, id: id) != nil
-        let g = try await store.putGoal(agent, id: id, body: body, at: clock.now())
-        feeds.publish(.init(agent: agent, topic: .goals), event: existed ? "modified" : "created", data: id + ".json")
-        return g
+        try await store.putGoal(agent, id: id, body: body, at: clock.now())
     }
 
     public func removeGoal(of agent: String, id: String) async throws {
         guard try await store.removeGoal(agent, id: id) else {
             throw FSError(.notFound, "no goal '\(id)'", path: "/agents/\(agent)/goals/\(id).json")
         }
-        feeds.publish(.init(agent: agent, topic: .goals), event: "deleted", data: id + ".json")
     }
 
     public func publicKey(of agent: String) async throws -> String { try await keys(agent).publicKey }
@@ -221,11 +211,9 @@ extension Runtime: BudgetLedger {
         guard try await store.spendBudget(agent, units: Int64(units), limit: limit) else {
             throw FSError(.budgetExceeded, "budget of \(limit) units is spent", path: path)
         }
-        await publishModified(agent, .status)
     }
 
     public func refund(agent: String, units: Int, path: String) async throws {
         try await store.refundBudget(agent, units: Int64(units))
-        await publishModified(agent, .status)
     }
 }

@@ -37,11 +37,10 @@ extension Runtime {
             note["pubkey"] = .string(pair.publicKey)
         }
         let id = bundle.record.id
-        let records = try await store.importAgent(bundle, replace: replace, trace: [Trace.record("imported", at: clock.now(), note)])
+        // A replaced agent's watchers get `end` from the store's change stream, like a deletion's.
+        _ = try await store.importAgent(bundle, replace: replace, trace: [Trace.record("imported", at: clock.now(), note)])
         _ = derived.withLock { $0.removeValue(forKey: id) }
         _ = statusFiles.withLock { $0.removeValue(forKey: id) }
-        feeds.evict(agent: id, all: true)
-        publish(id, records)
         engine.alarmsChanged()
         await engine.trigger(id, .message)
         return try await status(of: id)

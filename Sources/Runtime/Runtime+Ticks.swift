@@ -91,9 +91,8 @@ extension Runtime {
                                 trajectory: .object(trajectory), goalsPut: context.goalsPut, goalsRemoved: context.goalsRemoved,
                                 alarmsSet: context.alarmsSet, alarmsCancelled: context.alarmsCancelled, alarmsFired: alarms,
                                 budgetSpend: context.budgetSpend, budgetLimit: settings.budgetLimit, wake: wake)
-        let records: [LogRecord]
         do {
-            records = try await store.commitTick(commit)
+            _ = try await store.commitTick(commit)
         } catch {
             // Deleted while it ran (maybe recreated): nothing of this tick lands anywhere.
             if Self.isGone(error) { return .idle }
@@ -101,12 +100,8 @@ extension Runtime {
             return await failTick(tick, Self.describe(error))
         }
         metrics.ticksOK.increment()
-        publish(id, records)
+        // Watchers get what the commit changed from the store's change stream, in commit order.
         if !alarms.isEmpty || !context.alarmsSet.isEmpty || !context.alarmsCancelled.isEmpty { engine.alarmsChanged() }
-        await publishModified(id, .status)
-        if context.state != record.state { await publishModified(id, .state) }
-        for goal in context.goalsPut.keys { feeds.publish(.init(agent: id, topic: .goals), event: "modified", data: goal + ".json") }
-        for goal in context.goalsRemoved { feeds.publish(.init(agent: id, topic: .goals), event: "deleted", data: goal + ".json") }
         guard let next = try? await store.due(id, now: clock.now(), limit: 1) else { return .storageFailed }
         return !next.envelopes.isEmpty || !next.alarms.isEmpty ? .more : .idle
     }
@@ -130,11 +125,9 @@ extension Runtime {
                                   trace: trace, trajectory: .object(trajectory), wake: tick.wake)
         let id = tick.id
         do {
-            let (records, _) = try await store.recordFailure(failure)
+            _ = try await store.recordFailure(failure)  // watchers get its records and dead letters from the store
             metrics.ticksFailed.increment()
-            publish(id, records)
             engine.alarmsChanged()
-            await publishModified(id, .status)
             // Envelopes dead-lettered by this failure may have let the next one through.
             let next = try await store.due(id, now: clock.now(), limit: 1)
             return next.envelopes.isEmpty ? .idle : .more

@@ -12,6 +12,8 @@ public final class Runtime: Sendable {
     public let clock: any AgentClock
     public let kinds: KindRegistry
     public let feeds: FeedHub
+    /// Receives the store's change stream and feeds the watchers (installed in `init`).
+    let router: FeedRouter
     public let engine: TickEngine
     public let startedAt: Int64
     let metrics: RuntimeMetrics
@@ -29,20 +31,25 @@ public final class Runtime: Sendable {
         let namespace: Namespace
     }
 
-    /// - Parameter metrics: where tick and send metrics go (agentd passes its Prometheus factory).
+    /// - Parameters:
+    ///   - metrics: where tick and send metrics go (agentd passes its Prometheus factory).
+    ///   - feeds: the watch feeds and their memory bounds.
     public init(store: any AgentStore, clock: any AgentClock = SystemClock(), kinds: KindRegistry = .standard, maxConcurrentTicks: Int = 64,
-                metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
+                metrics: any MetricsFactory = NOOPMetricsHandler.instance, feeds: FeedHub = FeedHub()) {
         self.store = store
         self.metrics = RuntimeMetrics(factory: metrics)
         self.clock = clock
         self.kinds = kinds
-        self.feeds = FeedHub()
+        self.feeds = feeds
+        self.router = FeedRouter(feeds: feeds)
         self.startedAt = clock.now()
         let box = RunnerBox()
         self.engine = TickEngine(maxConcurrent: maxConcurrentTicks, clock: clock, store: store) { agent, cause in
             await box.runtime?.runTick(agent, cause) ?? .idle
         }
         box.runtime = self
+        router.attach(self)
+        store.setChangeSink(router)
     }
 
     /// Runs the tick engine and alarms until the task is cancelled. Ticks that are running
@@ -74,7 +81,6 @@ public final class Runtime: Sendable {
         try await store.deleteAgent(id)
         _ = derived.withLock { $0.removeValue(forKey: id) }
         _ = statusFiles.withLock { $0.removeValue(forKey: id) }
-        feeds.evict(agent: id, all: true)
         engine.alarmsChanged()
     }
 
@@ -130,27 +136,6 @@ public final class Runtime: Sendable {
             "feeds": .int(feeds.count),
             "kinds": .array(kinds.names.map { .string($0) }),
         ])
-    }
-
-    // MARK: - Publishing to watchers
-
-    func publish(_ agent: String, _ records: [LogRecord]) {
-        for r in records {
-            feeds.publish(.init(agent: agent, topic: .log(r.log)), event: "record", data: r.line, id: UInt64(r.seq))
-        }
-    }
-
-    /// Sends `modified` with the new content to watchers of a JSON file, if there are any.
-    func publishModified(_ agent: String, _ topic: FeedTopic) async {
-        guard let feed = feeds.existing(.init(agent: agent, topic: topic)) else { return }
-        let content: JSON?
-        switch topic {
-        case .status: content = try? await status(of: agent)
-        case .config: content = try? await store.agent(agent)?.config
-        case .state: content = try? await store.agent(agent)?.state
-        default: content = nil
-        }
-        if let content { feed.publish(event: "modified", data: content.description) }
     }
 }
 

@@ -116,12 +116,26 @@ public struct RuntimeClient: FileClient {
 }
 
 extension RuntimeClient {
+    /// `read`, with the id of the last record read when the file is a log read to its end: a
+    /// watch resumed after it gets exactly the records the read did not.
+    public func readWithLastID(_ path: String, _ range: ByteRange) async throws -> (slice: FileSlice, lastID: UInt64?) {
+        guard case .agent(let ns, let rest) = try await target(path) else { return (try await read(path, range), nil) }
+        return try await ns.readWithLastID(rest, range, as: principal)
+    }
+
     /// The feed subscription behind `watch`, for a writer that pulls records in batches.
     public func subscribe(_ path: String, after: UInt64?) async throws -> RecordFeed.Subscription {
         guard case .agent(let ns, let rest) = try await target(path) else {
             throw FSError(.invalidInput, "only files and directories of an agent can be watched", path: path)
         }
-        return try await ns.feed(rest, as: principal).subscribe(after: after)
+        // The hub may let go of an unwatched feed between handing it out and the subscribe
+        // (hibernation, an idle sweep): such a feed gets nothing more, so ask for a fresh one.
+        while true {
+            let feed = try await ns.feed(rest, as: principal)
+            let subscription = feed.subscribe(after: after)
+            if !feed.isRetired { return subscription }
+            try Task.checkCancellation()
+        }
     }
 }
 

@@ -30,6 +30,8 @@ extension SQLValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
 final class SQLiteConnection: @unchecked Sendable {
     let db: OpaquePointer
     private var cache: [String: OpaquePointer] = [:]
+    /// What the writer's current transaction changed, for the store's change sink (writer only).
+    var recorded: [RecordedChange] = []
 
     init(path: String, readOnly: Bool) throws(FSError) {
         var handle: OpaquePointer?

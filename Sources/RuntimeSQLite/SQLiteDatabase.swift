@@ -95,6 +95,9 @@ final class WriterThread: @unchecked Sendable {
     private var closed = false
     private var finished = false
     private var thread: Thread?
+    /// Runs on this thread after each commit, before any of its writers is resumed, with the
+    /// connection whose `recorded` changes it takes (the store's change stream).
+    private var onCommit: ((SQLiteConnection) -> Void)?
     /// Largest number of writes in one transaction.
     static let maxBatch = 1024
     /// Moves after every commit, before any of its writers is resumed: a value read before a
@@ -110,6 +113,12 @@ final class WriterThread: @unchecked Sendable {
         t.name = "agentns-sqlite-writer"
         thread = t
         t.start()
+    }
+
+    func setOnCommit(_ hook: @escaping (SQLiteConnection) -> Void) {
+        condition.lock()
+        onCommit = hook
+        condition.unlock()
     }
 
     func submit(_ job: Job) {
@@ -155,14 +164,16 @@ final class WriterThread: @unchecked Sendable {
             }
             let batch = Array(queue.prefix(Self.maxBatch))
             queue.removeFirst(batch.count)
+            let hook = onCommit
             condition.unlock()
-            process(batch)
+            process(batch, hook)
         }
     }
 
     /// Transaction and savepoint statements go through `query`, whose statement cache prepares
     /// them once (`exec` would parse them for every job).
-    private func process(_ batch: [Job]) {
+    private func process(_ batch: [Job], _ onCommit: ((SQLiteConnection) -> Void)?) {
+        connection.recorded.removeAll(keepingCapacity: true)
         do {
             try connection.query("BEGIN IMMEDIATE")
         } catch {
@@ -172,6 +183,7 @@ final class WriterThread: @unchecked Sendable {
         var done: [() -> Void] = []
         done.reserveCapacity(batch.count)
         for job in batch {
+            let mark = connection.recorded.count
             do {
                 try connection.query("SAVEPOINT job")
                 switch job.run(connection) {
@@ -179,6 +191,7 @@ final class WriterThread: @unchecked Sendable {
                     try connection.query("RELEASE job")
                     done.append(resume)
                 case .failure(let resume):
+                    connection.recorded.removeSubrange(mark...)
                     try connection.query("ROLLBACK TO job")
                     try connection.query("RELEASE job")
                     done.append(resume)
@@ -202,6 +215,9 @@ final class WriterThread: @unchecked Sendable {
         commits += 1
         jobs += batch.count
         condition.unlock()
+        // Watchers get this commit's changes before any of its writers runs on: commit order.
+        onCommit?(connection)
+        connection.recorded.removeAll(keepingCapacity: true)
         for resume in done { resume() }
     }
 }

@@ -46,6 +46,7 @@ extension SQLiteStore {
                                   path: "/agents/\(id)")
                 }
                 try conn.deleteAgentRows(id)
+                conn.record(.agentDeleted(id))  // its watchers' streams end: the agent they watched is gone
             }
             let r = b.record
             try conn.query("""

@@ -54,6 +54,8 @@ extension SQLiteStore {
             var accepted = envelope
             accepted.seq = conn.lastInsertRowID
             try conn.query("UPDATE agents SET queue_depth = queue_depth + 1, version = version + 1 WHERE id = ?", .text(agent))
+            conn.record(.enqueued(agent: agent, accepted))
+            conn.touch(agent)
             return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .queued), envelope: accepted, dropped: dropped, appended: appended,
                                  paused: paused)
         }
@@ -129,7 +131,13 @@ extension SQLiteStore {
             try conn.query("INSERT INTO inbox(agent, env_id, sender, kind, body, sent_at) VALUES(?, ?, ?, ?, ?, ?)",
                            .text(agent), .text(id), .text(dead.envelope.from), .text(dead.envelope.kind), .text(dead.envelope.body.description),
                            .int(dead.envelope.sentAt))
+            var replayed = dead.envelope
+            replayed.seq = conn.lastInsertRowID
+            replayed.attempts = 0
             try conn.query("UPDATE agents SET queue_depth = queue_depth + 1, deadletter_count = deadletter_count - 1 WHERE id = ?", .text(agent))
+            conn.record(.deadLetterRemoved(agent: agent, id: id))
+            conn.record(.enqueued(agent: agent, replayed))
+            conn.touch(agent)
             return try conn.appendLogs(agent, [(.trace, Trace.record("replayed", at: at, ["id": .string(id)]))], retain: retain)
         }
     }
@@ -140,6 +148,8 @@ extension SQLiteStore {
             try conn.query("DELETE FROM deadletter WHERE agent = ? AND env_id = ?", .text(agent), .text(id))
             guard conn.changes == 1 else { throw FSError(.notFound, "no dead letter '\(id)'", path: "/agents/\(agent)/deadletter/\(id)") }
             try conn.query("UPDATE agents SET deadletter_count = deadletter_count - 1 WHERE id = ?", .text(agent))
+            conn.record(.deadLetterRemoved(agent: agent, id: id))
+            conn.touch(agent)
             return try conn.appendLogs(agent, [(.trace, Trace.record("discarded", at: at, ["id": .string(id)]))], retain: retain)
         }
     }
@@ -167,5 +177,7 @@ extension SQLiteConnection {
         if changes == 1 {
             try query("UPDATE agents SET deadletter_count = deadletter_count + 1 WHERE id = ?", .text(agent))
         }
+        record(.deadLettered(agent: agent, id: e.id))
+        touch(agent)
     }
 }

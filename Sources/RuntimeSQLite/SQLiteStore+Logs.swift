@@ -80,6 +80,7 @@ extension SQLiteConnection {
             let seq = lastInsertRowID
             bytes[log] = offset + len
             out.append(LogRecord(log: log, seq: seq, line: line))
+            record(.logged(agent: agent, out[out.count - 1]))
             // Prune each time this log crosses a 16 KiB mark: every log is pruned on its own
             // schedule (a trigger on the shared rowid could miss one log for good), about once
             // per hundred records, so the cost of the DELETE is spread over them.
@@ -92,6 +93,7 @@ extension SQLiteConnection {
         }
         try query("UPDATE agents SET trace_bytes = ?, trajectory_bytes = ?, outbox_bytes = ?, version = version + 1 WHERE id = ?",
                   .int(bytes[.trace] ?? 0), .int(bytes[.trajectory] ?? 0), .int(bytes[.outbox] ?? 0), .text(agent))
+        touch(agent)
         return out
     }
 }

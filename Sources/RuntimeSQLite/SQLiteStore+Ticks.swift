@@ -20,7 +20,7 @@ extension SQLiteStore {
                 removed += Int64(conn.changes)
             }
             for (id, body) in c.goalsPut { try conn.putGoal(c.agent, id, body, at: c.at) }
-            for id in c.goalsRemoved { try conn.query("DELETE FROM goals WHERE agent = ? AND goal_id = ?", .text(c.agent), .text(id)) }
+            for id in c.goalsRemoved { _ = try conn.removeGoal(c.agent, id) }
             try conn.consume(c.agent, fired: c.alarmsFired, now: c.at)
             for a in c.alarmsSet { try conn.setAlarm(c.agent, a) }
             for id in c.alarmsCancelled { try conn.query("DELETE FROM alarms WHERE agent = ? AND alarm_id = ?", .text(c.agent), .text(id)) }

@@ -25,12 +25,15 @@ public final class SQLiteStore: AgentStore {
     /// can never answer with a row older than an acknowledged write. Bounded.
     let rows = Mutex<[String: (generation: UInt64, record: AgentRecord)]>([:])
     static let maxCachedRows = 1024
+    /// Where each commit's changes go (see `AgentStore.setChangeSink`).
+    let sink = Mutex<(any ChangeSink)?>(nil)
 
     /// Opens (creating and migrating) the database at `path`.
     public init(path: String, options: Options = Options()) throws {
         self.path = path
         self.options = options
         db = try SQLiteDatabase(path: path, durability: options.fsyncEveryCommit ? .full : .normal)
+        db.writer.setOnCommit { [weak self] conn in self?.deliver(conn) }
     }
 
     public func close() async { db.close() }
@@ -83,6 +86,7 @@ public final class SQLiteStore: AgentStore {
     public func deleteAgent(_ id: String) async throws {
         try await db.write { conn in
             guard try conn.deleteAgentRows(id) else { throw Self.notFound(id) }
+            conn.record(.agentDeleted(id))
         }
         _ = rows.withLock { $0.removeValue(forKey: id) }
     }
@@ -136,6 +140,7 @@ public final class SQLiteStore: AgentStore {
             guard let row = try conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id = ?", .text(id)).first else { throw Self.notFound(id) }
             let c = try change(Self.decodeAgent(row))
             try conn.query("UPDATE agents SET config = ?, version = version + 1 WHERE id = ?", .text(c.config.description), .text(id))
+            conn.touch(id)
             for a in c.alarmsRemoved {
                 try conn.query("DELETE FROM alarms WHERE agent = ? AND alarm_id = ? AND source = 'config'", .text(id), .text(a))
             }
@@ -148,6 +153,7 @@ public final class SQLiteStore: AgentStore {
         try await db.write { conn in
             try conn.query("UPDATE agents SET lifecycle = ?, version = version + 1 WHERE id = ?", .text(lifecycle.rawValue), .text(id))
             guard conn.changes == 1 else { throw Self.notFound(id) }
+            conn.touch(id)
             return try conn.appendLogs(id, trace.map { (.trace, $0) }, retain: self.options.logRetain)
         }
     }
@@ -165,6 +171,7 @@ public final class SQLiteStore: AgentStore {
             try conn.query("UPDATE agents SET budget_spent = max(0, budget_spent - ?1), version = version + 1 WHERE id = ?2",
                            .int(units), .text(agent))
             guard conn.changes == 1 else { throw Self.notFound(agent) }
+            conn.touch(agent)
         }
     }
 
@@ -172,7 +179,10 @@ public final class SQLiteStore: AgentStore {
         try await db.write { conn in
             try conn.query("UPDATE agents SET budget_spent = budget_spent + ?1, version = version + 1 WHERE id = ?2 AND budget_spent + ?1 <= ?3",
                            .int(units), .text(agent), .int(limit))
-            if conn.changes == 1 { return true }
+            if conn.changes == 1 {
+                conn.touch(agent)
+                return true
+            }
             if try !conn.agentExists(agent) { throw Self.notFound(agent) }
             return false
         }
@@ -216,10 +226,7 @@ public final class SQLiteStore: AgentStore {
     }
 
     public func removeGoal(_ agent: String, id: String) async throws -> Bool {
-        try await db.write { conn in
-            try conn.query("DELETE FROM goals WHERE agent = ? AND goal_id = ?", .text(agent), .text(id))
-            return conn.changes == 1
-        }
+        try await db.write { conn in try conn.removeGoal(agent, id) }
     }
 
     static func decodeGoal(_ row: [SQLValue]) -> Goal {
@@ -234,10 +241,20 @@ extension SQLiteConnection {
     }
 
     func putGoal(_ agent: String, _ id: String, _ body: JSON, at: Int64) throws(FSError) {
-        try query("""
+        let version = try query("""
             INSERT INTO goals(agent, goal_id, body, updated_at, version) VALUES(?1, ?2, ?3, ?4, 1)
             ON CONFLICT(agent, goal_id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, version = goals.version + 1
-            """, .text(agent), .text(id), .text(body.description), .int(at))
+            RETURNING version
+            """, .text(agent), .text(id), .text(body.description), .int(at)).first?.first?.int
+        record(.goalPut(agent: agent, id: id, created: version == 1))
+    }
+
+    /// False when there was no such goal.
+    func removeGoal(_ agent: String, _ id: String) throws(FSError) -> Bool {
+        try query("DELETE FROM goals WHERE agent = ? AND goal_id = ?", .text(agent), .text(id))
+        guard changes == 1 else { return false }
+        record(.goalRemoved(agent: agent, id: id))
+        return true
     }
 
     /// Sets an alarm afresh: its due time, period and source, no attempts yet.

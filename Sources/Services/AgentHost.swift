@@ -26,6 +26,9 @@ public protocol AgentHost: Sendable {
     /// The log's bytes in `range`; a range that begins below the retained records (pruned)
     /// is answered from the oldest retained record, and the slice says where it begins.
     func readLog(of agent: String, _ log: LogName, _ range: ByteRange) async throws -> FileSlice
+    /// The log to its end from `offset`, with the id of its last record (the watch id to resume
+    /// after; 0 for an empty log), taken consistently with the data.
+    func readLogToEnd(of agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?)
     func feed(of agent: String, _ topic: FeedTopic) async throws -> RecordFeed
 
     func deadLetters(of agent: String) async throws -> [JSON]
@@ -102,5 +105,9 @@ extension JSON {
 }
 
 extension AgentHost {
+    public func readLogToEnd(of agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?) {
+        (try await readLog(of: agent, log, try ByteRange(offset: offset)), nil)
+    }
+
     public func statusFile(of agent: String) async throws -> Data { try await status(of: agent).fileData }
 }

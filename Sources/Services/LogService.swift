@@ -3,7 +3,7 @@ public import Namespace
 
 /// Append-only logs read by byte offset: `outbox` mounted alone, `logs/` holding `trace` and
 /// `trajectory`. Sizes grow honestly so `tail -f` can poll them.
-public struct LogService: FileService {
+public struct LogService: RecordFileService {
     public let name: String
     let host: any AgentHost
     let table: FileTable
@@ -48,6 +48,12 @@ public struct LogService: FileService {
     public func read(_ node: Node, _ range: ByteRange, _ ctx: RequestContext) async throws -> FileSlice {
         guard let log = log(node) else { throw FSError(.isDirectory, "is a directory", path: ctx.shownPath) }
         return try await host.readLog(of: ctx.agentID, log, range)
+    }
+
+    public func readWithLastID(_ node: Node, _ range: ByteRange, _ ctx: RequestContext) async throws -> (slice: FileSlice, lastID: UInt64?) {
+        guard let log = log(node) else { throw FSError(.isDirectory, "is a directory", path: ctx.shownPath) }
+        guard range.count == nil else { return (try await read(node, range, ctx), nil) }
+        return try await host.readLogToEnd(of: ctx.agentID, log, from: range.offset)
     }
 
     public func feed(_ node: Node, _ ctx: RequestContext) async throws -> RecordFeed {

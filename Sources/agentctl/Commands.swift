@@ -139,15 +139,18 @@ struct Logs: AsyncParsableCommand {
 
     func run() async throws {
         let path = "/agents/\(id)/logs/trace"
-        out(String(decoding: try await connection.client.read(path), as: UTF8.self))
+        let (data, lastID) = try await connection.client.readWithLastEventID(path)
+        out(String(decoding: data, as: UTF8.self))
         guard follow else { return }
-        try await followStream(connection, path, raw: true)
+        // From the last record read: records appended since the read are printed once.
+        try await followStream(connection, path, raw: true, after: lastID)
     }
 }
 
-/// Prints records as they arrive; reconnects with Last-Event-ID after a dropped connection.
-func followStream(_ connection: Connection, _ path: String, raw: Bool) async throws {
-    let stream = try await connection.client.watch(path, after: nil, reconnect: true) { error in
+/// Prints records as they arrive (after `after`; nil: from now); reconnects with Last-Event-ID
+/// after a dropped connection.
+func followStream(_ connection: Connection, _ path: String, raw: Bool, after: UInt64? = nil) async throws {
+    let stream = try await connection.client.watch(path, after: after, reconnect: true) { error in
         FileHandle.standardError.write(Data("agentctl: connection lost (\(error.message)); reconnecting\n".utf8))
     }
     for try await r in stream {

@@ -1,3 +1,4 @@
+import Synchronization
 import Namespace
 import Testing
 
@@ -112,5 +113,84 @@ import Testing
         try? await Task.sleep(for: .milliseconds(20))
         task.cancel()
         #expect(await task.value == nil)
+    }
+
+    @Test func theRingIsBoundedInBytesAndAWatcherThatFellOutGetsReset() async {
+        let feed = RecordFeed(capacity: 1024, maxBytes: 1 << 20)
+        let slow = feed.subscribe(after: nil)
+        let big = String(repeating: "x", count: 100_000)
+        for i in 1...200 {
+            feed.publish(event: "record", data: big + "\(i)")
+            #expect(feed.retainedBytes <= 1 << 20)
+        }
+        #expect(feed.retainedCount == 10)
+        let got = await collect(slow, 11)
+        #expect(got.first?.event == FeedRecord.resetEvent)
+        #expect(got.first?.id == 190)
+        #expect(got.dropFirst().map(\.id) == Array(191...200))
+    }
+
+    @Test func aRecordLargerThanTheBoundIsNotKept() async {
+        let feed = RecordFeed(capacity: 8, maxBytes: 1000)
+        feed.publish(event: "record", data: String(repeating: "y", count: 5000))
+        #expect(feed.retainedBytes == 0)
+        let got = await collect(feed.subscribe(after: 0), 1)
+        #expect(got.map(\.event) == [FeedRecord.resetEvent])
+    }
+
+    @Test func aCursorNewerThanTheLastRecordGetsReset() async {
+        let feed = RecordFeed(capacity: 8)
+        for i in 1...3 { feed.publish(event: "record", data: "r\(i)") }
+        let sub = feed.subscribe(after: 10)
+        var batches = sub.batches()
+        let reset = await batches.next()
+        #expect(reset?.map(\.event) == [FeedRecord.resetEvent])
+        #expect(reset?.first?.id == 3)
+        feed.publish(event: "record", data: "r4")
+        #expect(await batches.next()?.map(\.data) == ["r4"])
+    }
+
+    @Test func idsFromAFloorRiseAcrossIncarnations() async {
+        let clock = Mutex<UInt64>(1_000)
+        let floor: @Sendable () -> UInt64 = { clock.withLock { $0 += 1; return $0 } }
+        let first = RecordFeed(capacity: 8, evictedThrough: floor(), lastID: 1_001, idFloor: floor)
+        let a = first.publish(event: "modified", data: "a")
+        let second = RecordFeed(capacity: 8, evictedThrough: floor(), lastID: 1_003, idFloor: floor)
+        second.publish(event: "modified", data: "b")
+        #expect(a == 1_002)
+        // A cursor from the first incarnation is older than anything the second holds.
+        let got = await collect(second.subscribe(after: a), 2)
+        #expect(got.map(\.event) == [FeedRecord.resetEvent, "modified"])
+    }
+
+    @Test func publishChangeSkipsRepeats() async {
+        let feed = RecordFeed(capacity: 8)
+        feed.publishChange(event: "modified", data: "a")
+        feed.publishChange(event: "modified", data: "a")
+        feed.publishChange(event: "modified", data: "b")
+        let got = await collect(feed.subscribe(after: 0), 2)
+        #expect(got.map(\.data) == ["a", "b"])
+    }
+
+    @Test func finishDeliversTheRestThenEndThenStops() async {
+        let feed = RecordFeed(capacity: 8)
+        let sub = feed.subscribe(after: nil)
+        feed.publish(event: "record", data: "r1")
+        feed.finish(data: "{}")
+        feed.publish(event: "record", data: "after")
+        var all: [FeedRecord] = []
+        for await r in sub { all.append(r) }
+        #expect(all.map(\.event) == ["record", FeedRecord.endEvent])
+    }
+
+    @Test func aFeedRetiredWhileUnwatchedSaysSo() {
+        let feed = RecordFeed(capacity: 8)
+        let watched = feed.subscribe(after: nil)
+        #expect(!feed.retireIfUnwatched())
+        _ = watched
+        let other = RecordFeed(capacity: 8)
+        #expect(other.retireIfUnwatched())
+        _ = other.subscribe(after: nil)
+        #expect(other.isRetired)
     }
 }

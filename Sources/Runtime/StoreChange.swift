@@ -1,0 +1,31 @@
+public import Namespace
+public import Services
+
+/// One thing a commit changed that a watcher may follow. A store delivers each commit's
+/// changes, in commit order, to its `ChangeSink` before any writer of that commit is resumed:
+/// a change stream (SQLite: from the writer thread; PostgreSQL would use LISTEN/NOTIFY), so
+/// watchers see records in the order they were committed, whatever order the writers wake in.
+public enum StoreChange: Sendable, Equatable {
+    /// A record appended to one of the agent's logs.
+    case logged(agent: String, LogRecord)
+    /// An envelope entered the inbox (a send, or a replayed dead letter); `seq` is its id.
+    case enqueued(agent: String, Envelope)
+    case deadLettered(agent: String, id: String)
+    /// A dead letter left (replayed or discarded).
+    case deadLetterRemoved(agent: String, id: String)
+    case goalPut(agent: String, id: String, created: Bool)
+    case goalRemoved(agent: String, id: String)
+    /// The agent's row as the commit left it; sent only for agents the sink follows
+    /// (`ChangeSink.followsRow`), once per commit however many writes touched it.
+    case row(AgentRecord)
+    case agentDeleted(String)
+}
+
+/// Where a store sends what each commit changed. Called on the store's writer, in commit order:
+/// it must not block and must not call back into the store.
+public protocol ChangeSink: AnyObject, Sendable {
+    /// Whether the agent's row is watched (status, config, state): the store reads it after a
+    /// commit only then.
+    func followsRow(of agent: String) -> Bool
+    func committed(_ changes: [StoreChange])
+}
