@@ -73,8 +73,9 @@ extension Runtime {
         let duration = ContinuousClock.now - started
         metrics.tickDuration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         let ms = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        // SPEC: a trajectory line's `id` is the tick's number (trace records name it `tick`).
         tick.trajectory = [
-            "tick": .int64(tickNumber), "cause": .string(cause.rawValue), "at": .string(Timestamp.iso(now)),
+            "id": .int64(tickNumber), "cause": .string(cause.rawValue), "at": .string(Timestamp.iso(now)),
             "envelopes": .array(envelopes.map { .string($0.id) }), "alarms": .array(alarms.map { .string($0.id) }),
             "duration_ms": .number((ms * 1000).rounded() / 1000),
         ]

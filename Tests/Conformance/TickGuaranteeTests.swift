@@ -22,6 +22,9 @@ import Testing
             let status = try await rt.statusOf("single")
             let trajectory = try await rt.lines("single", "logs/trajectory")
             #expect(Int(status["tick_count"]!.intValue!) == trajectory.count)
+            // SPEC's trajectory line: id (the tick's number, 1, 2, ... in order), cause, envelope ids, duration, outcome.
+            #expect(trajectory.map { $0["id"]?.intValue ?? -1 } == Array(1...trajectory.count))
+            #expect(trajectory.allSatisfy { $0["cause"] != nil && $0["envelopes"]?.arrayValue != nil && $0["duration_ms"] != nil && $0["outcome"] != nil })
             #expect(try await rt.stateOf("single")["seen"]?.arrayValue?.count == 60)
         }
     }
