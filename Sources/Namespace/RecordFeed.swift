@@ -49,6 +49,15 @@ public final class RecordFeed: Sendable {
 
         var count: Int { ring.count - start }
         var live: ArraySlice<FeedRecord> { ring[start...] }
+        /// `wait` calls that suspended or returned; a reader that loops without suspending shows here.
+        var waits = 0
+
+        /// Whether `take(after: cursor)` has anything to give: a reset, a record or the end. The
+        /// one condition both `take` and `wait` use, so a reader never loops on nothing (`lastID`
+        /// can be a shared storage high-water mark above this feed's newest record).
+        func hasAnything(after cursor: UInt64) -> Bool {
+            cursor < evictedThrough || cursor > lastID || (live.last.map { $0.id > cursor } ?? false) || end != nil
+        }
 
         mutating func append(_ r: FeedRecord, capacity: Int, maxBytes: Int) {
             ring.append(r)
@@ -100,6 +109,8 @@ public final class RecordFeed: Sendable {
     }
 
     public var lastID: UInt64 { state.withLock { $0.lastID } }
+    /// How many times readers waited (for tests: a reader that spins makes this climb).
+    public var waitCount: Int { state.withLock { $0.waits } }
     public var subscriberCount: Int { state.withLock { $0.subscribers } }
     /// Bytes the ring holds now (at most `maxBytes`).
     public var retainedBytes: Int { state.withLock { $0.bytes } }
@@ -242,7 +253,8 @@ public final class RecordFeed: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { s -> Bool in
-                    if s.lastID > cursor || s.end != nil || Task.isCancelled { return true }
+                    s.waits += 1
+                    if s.hasAnything(after: cursor) || Task.isCancelled { return true }
                     s.waiters[token] = c
                     return false
                 }

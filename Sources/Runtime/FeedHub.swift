@@ -118,7 +118,7 @@ public final class FeedHub: Sendable {
                 }
                 for w in waiters { w.resume() }
                 try loaded.get()
-                sweepIdle()
+                sweepIdle(sparing: f)  // not the feed being handed out: nobody has subscribed to it yet
                 return f
             }
         }
@@ -142,33 +142,41 @@ public final class FeedHub: Sendable {
     /// Drops an agent's feeds that nobody is watching (hibernation).
     func evict(agent: String) {
         entries.withLock { e in
-            for (k, v) in e where k.agent == agent && v.feed.retireIfUnwatched() { e[k] = nil }
+            // A feed still loading is left alone: a watcher is about to subscribe to it, and
+            // others may be parked on its entry.
+            for (k, v) in e where k.agent == agent {
+                if case .ready(let f) = v, f.retireIfUnwatched() { e[k] = nil }
+            }
         }
     }
 
     /// Ends every feed of an agent that is gone: each watcher gets what was retained, then an
     /// `end` event, and its stream finishes; a later watch of a recreated agent gets new feeds.
     func end(agent: String, reason: String) {
-        let ended = entries.withLock { e -> [RecordFeed] in
+        let (ended, parked) = entries.withLock { e -> ([RecordFeed], [CheckedContinuation<Void, Never>]) in
             var out: [RecordFeed] = []
+            var waiters: [CheckedContinuation<Void, Never>] = []
             for (k, v) in e where k.agent == agent {
                 out.append(v.feed)
+                if case .loading(_, let w) = v { waiters += w }
                 e[k] = nil
             }
-            return out
+            return (out, waiters)
         }
         let data = JSON.object(["reason": .string(reason)]).description
         for f in ended { f.finish(data: data) }
+        // Watchers parked on a feed that was still loading ask again, and find the agent gone.
+        for w in parked { w.resume() }
     }
 
     /// Drops unwatched feeds while they hold more than `maxIdleBytes` or number more than
     /// `maxIdleFeeds`, largest first.
-    func sweepIdle() {
+    func sweepIdle(sparing spared: RecordFeed? = nil) {
         entries.withLock { e in
             var idle: [(Key, RecordFeed, Int)] = []
             var bytes = 0
             for (k, v) in e {
-                guard case .ready(let f) = v, f.subscriberCount == 0 else { continue }
+                guard case .ready(let f) = v, f !== spared, f.subscriberCount == 0 else { continue }
                 let b = f.retainedBytes
                 idle.append((k, f, b))
                 bytes += b

@@ -3,6 +3,23 @@ import Namespace
 import Testing
 
 @Suite struct RecordFeedTests {
+    /// A feed seeded with a storage high-water mark above its newest record (the mark is shared
+    /// with other logs): a reader resuming after its newest record must wait, not spin.
+    @Test func aReaderBetweenTheNewestRecordAndTheHighWaterMarkWaits() async throws {
+        let feed = RecordFeed(retained: [FeedRecord(id: 10, event: "record", data: "a"), FeedRecord(id: 20, event: "record", data: "b")],
+                              lastID: 100)
+        let sub = feed.subscribe(after: 20)
+        let reader = Task { () -> [FeedRecord]? in
+            var batches = sub.batches()
+            return await batches.next()
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(feed.waitCount <= 2, "the reader looped \(feed.waitCount) times without waiting")
+        feed.publish(event: "record", data: "c", id: 101)
+        let got = await reader.value
+        #expect(got?.map(\.id) == [101])
+    }
+
     func collect(_ sub: RecordFeed.Subscription, _ n: Int) async -> [FeedRecord] {
         var out: [FeedRecord] = []
         for await r in sub {
