@@ -79,12 +79,20 @@ public struct AgentBundle: Sendable, Equatable {
             guard let s = v?.stringValue else { throw fail("\(key) must be a string") }
             return s
         }
-        func int(_ v: JSON?, _ key: String, optional: Bool = false) throws(FSError) -> Int64? {
+        // Every number has a range, so nothing imported can overflow later arithmetic (a tick
+        // count + 1, a time shown as a date, a retry's back-off): times and counters within 2^53,
+        // attempts within 1,000.
+        let times: ClosedRange<Int64> = 0...Alarm.maxTime
+        let counters: ClosedRange<Int64> = 0...(1 << 53)
+        let attemptsRange: ClosedRange<Int64> = 0...1000
+        func int(_ v: JSON?, _ key: String, _ range: ClosedRange<Int64>, optional: Bool = false) throws(FSError) -> Int64? {
             guard let v, v != .null else {
                 if optional { return nil }
                 throw fail("\(key) must be a whole number")
             }
-            guard let i = v.intValue else { throw fail("\(key) must be a whole number") }
+            guard let i = v.intValue, range.contains(Int64(i)) else {
+                throw fail("\(key) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+            }
             return Int64(i)
         }
         func array(_ key: String) throws(FSError) -> [JSON] {
@@ -94,8 +102,8 @@ public struct AgentBundle: Sendable, Equatable {
         }
         func envelope(_ v: JSON, _ key: String) throws(FSError) -> Envelope {
             Envelope(id: try string(v["id"], "\(key).id"), from: try string(v["from"], "\(key).from"), kind: try string(v["kind"], "\(key).kind"),
-                     body: v["body"] ?? .null, sentAt: try int(v["sent_at"], "\(key).sent_at") ?? 0,
-                     attempts: Int(try int(v["attempts"], "\(key).attempts", optional: true) ?? 0),
+                     body: v["body"] ?? .null, sentAt: try int(v["sent_at"], "\(key).sent_at", times) ?? 0,
+                     attempts: Int(try int(v["attempts"], "\(key).attempts", attemptsRange, optional: true) ?? 0),
                      lastError: v["last_error"]?.stringValue)
         }
 
@@ -109,11 +117,11 @@ public struct AgentBundle: Sendable, Equatable {
         guard let config = agent["config"], case .object = config else { throw fail("agent.config must be an object") }
         record = AgentRecord(
             id: id, kind: try string(agent["kind"], "agent.kind"), config: config, state: agent["state"] ?? .object([:]), lifecycle: lifecycle,
-            tickCount: try int(agent["tick_count"], "agent.tick_count") ?? 0, lastTickAt: try int(agent["last_tick_at"], "agent.last_tick_at", optional: true),
-            lastTickCause: agent["last_tick_cause"]?.stringValue, createdAt: try int(agent["created_at"], "agent.created_at") ?? 0,
-            droppedCount: try int(agent["dropped_count"], "agent.dropped_count", optional: true) ?? 0,
-            budgetSpent: try int(agent["budget_spent"], "agent.budget_spent", optional: true) ?? 0)
-        guard record.tickCount >= 0, record.droppedCount >= 0, record.budgetSpent >= 0 else { throw fail("agent counters must not be negative") }
+            tickCount: try int(agent["tick_count"], "agent.tick_count", counters) ?? 0,
+            lastTickAt: try int(agent["last_tick_at"], "agent.last_tick_at", times, optional: true),
+            lastTickCause: agent["last_tick_cause"]?.stringValue, createdAt: try int(agent["created_at"], "agent.created_at", times) ?? 0,
+            droppedCount: try int(agent["dropped_count"], "agent.dropped_count", counters, optional: true) ?? 0,
+            budgetSpent: try int(agent["budget_spent"], "agent.budget_spent", counters, optional: true) ?? 0)
 
         publicKey = try string(json["identity"]?["pubkey"], "identity.pubkey")
         if let hex = json["identity"]?["secret"]?.stringValue {
@@ -127,23 +135,21 @@ public struct AgentBundle: Sendable, Equatable {
             let alarmID = try string(a["id"], "\(key).id")
             guard AgentID.isValid(alarmID) || alarmID == "~retry" else { throw fail("\(key).id is not a valid alarm id") }
             guard let source = Alarm.Source(rawValue: try string(a["source"], "\(key).source")) else { throw fail("\(key).source is unknown") }
-            let every = try int(a["every_ms"], "\(key).every_ms", optional: true)
-            if let every, every <= 0 { throw fail("\(key).every_ms must be positive") }
-            let attempts = try int(a["attempts"], "\(key).attempts", optional: true) ?? 0
-            guard attempts >= 0 else { throw fail("\(key).attempts must not be negative") }
-            return Alarm(id: alarmID, dueAt: try int(a["due_at"], "\(key).due_at") ?? 0, everyMs: every, source: source, attempts: Int(attempts))
+            let every = try int(a["every_ms"], "\(key).every_ms", Alarm.periods, optional: true)
+            let attempts = try int(a["attempts"], "\(key).attempts", attemptsRange, optional: true) ?? 0
+            return Alarm(id: alarmID, dueAt: try int(a["due_at"], "\(key).due_at", times) ?? 0, everyMs: every, source: source, attempts: Int(attempts))
         }
         goals = try array("goals").enumerated().map { (i, g) throws(FSError) in
             let goalID = try string(g["id"], "goals[\(i)].id")
             guard AgentID.isValid(goalID) else { throw fail("goals[\(i)].id is not a valid goal id") }
-            return Goal(id: goalID, body: g["body"] ?? .null, updatedAt: try int(g["updated_at"], "goals[\(i)].updated_at") ?? 0, version: 1)
+            return Goal(id: goalID, body: g["body"] ?? .null, updatedAt: try int(g["updated_at"], "goals[\(i)].updated_at", times) ?? 0, version: 1)
         }
         inbox = try array("inbox").enumerated().map { (i, e) throws(FSError) in try envelope(e, "inbox[\(i)]") }
         deadLetters = try array("deadletter").enumerated().map { (i, d) throws(FSError) in
             let key = "deadletter[\(i)]"
             guard let e = d["envelope"] else { throw fail("\(key).envelope is missing") }
             return DeadLetter(envelope: try envelope(e, "\(key).envelope"), reason: try string(d["reason"], "\(key).reason"),
-                              at: try int(d["at"], "\(key).at") ?? 0)
+                              at: try int(d["at"], "\(key).at", times) ?? 0)
         }
         var logs: [LogName: [String]] = [:]
         if let l = json["logs"] {
@@ -158,5 +164,19 @@ public struct AgentBundle: Sendable, Equatable {
             }
         }
         self.logs = logs
+        // Ids are unique where the store keys by them: a repeated one would be counted twice
+        // (dead letters) or overwrite silently (goals, alarms).
+        func unique(_ ids: [String], _ what: String) throws(FSError) {
+            var seen = Set<String>()
+            for id in ids where !seen.insert(id).inserted { throw fail("\(what) '\(id)' appears twice") }
+        }
+        try unique(alarms.map(\.id), "alarm")
+        try unique(goals.map(\.id), "goal")
+        try unique(inbox.map(\.id) + deadLetters.map(\.envelope.id), "envelope id (inbox and dead letters)")
+        // Config alarms come from the config: one the config does not name would never be removed.
+        let configured = Set(((try? AgentSettings(config: record.config))?.alarms ?? []).map(\.id))
+        for a in alarms where a.source == .config && !configured.contains(a.id) {
+            throw fail("alarm '\(a.id)' has source config but agent.config.alarms does not name it")
+        }
     }
 }

@@ -73,6 +73,10 @@ public final class TickContext {
     /// Schedules (or moves) an alarm of the agent's own.
     public func schedule(alarm id: String, at: Int64, everyMs: Int64? = nil) throws {
         _ = try AgentID.validate(id, what: "id")
+        guard (0...Alarm.maxTime).contains(at) else { throw FSError.invalidInput("alarm '\(id)': time \(at) is out of range") }
+        if let everyMs, !Alarm.periods.contains(everyMs) {
+            throw FSError.invalidInput("alarm '\(id)': every_ms must be in \(Alarm.periods.lowerBound)...\(Alarm.periods.upperBound)")
+        }
         alarmsSet.removeAll { $0.id == id }
         alarmsSet.append(Alarm(id: id, dueAt: at, everyMs: everyMs, source: .agent))
     }

@@ -75,7 +75,7 @@ public struct AgentSettings: Sendable, Equatable {
                 if let t = o["at"] {
                     if let s = t.stringValue, let ms = Timestamp.parse(s) {
                         at = ms
-                    } else if let ms = t.intValue, ms >= 0 {
+                    } else if let ms = t.intValue, ms >= 0, Int64(ms) <= Alarm.maxTime {
                         at = Int64(ms)
                     } else {
                         throw fail("\(key).at", "must be an RFC 3339 UTC time (2026-01-02T03:04:05Z) or milliseconds since the epoch")

@@ -29,6 +29,8 @@ public struct SystemClock: AgentClock {
 public enum Timestamp {
     /// RFC 3339 in UTC with milliseconds: `2026-11-22T04:10:58.123Z`.
     public static func iso(_ ms: Int64) -> String {
+        // Years 0001 to 9999: any time a client can send is shown, never an overflow.
+        let ms = min(max(ms, -62_135_596_800_000), 253_402_300_799_999)
         let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
         let millis = Int(ms - secs * 1000)
         var days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
@@ -46,7 +48,8 @@ public enum Timestamp {
         if m <= 2 { y += 1 }
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         func three(_ v: Int) -> String { v < 10 ? "00\(v)" : v < 100 ? "0\(v)" : "\(v)" }
-        return "\(y)-\(two(Int(m)))-\(two(Int(d)))T\(two(rem / 3600)):\(two(rem / 60 % 60)):\(two(rem % 60)).\(three(millis))Z"
+        let year = String(y)
+        return String(repeating: "0", count: max(0, 4 - year.count)) + year + "-\(two(Int(m)))-\(two(Int(d)))T\(two(rem / 3600)):\(two(rem / 60 % 60)):\(two(rem % 60)).\(three(millis))Z"
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC only).

@@ -10,8 +10,8 @@ public struct CounterKind: AgentKind {
     func interval(_ config: JSON) -> Int64 { Int64(config["interval_ms"]?.intValue ?? 1000) }
 
     public func validate(config: JSON) throws {
-        if let v = config["interval_ms"], (v.intValue ?? 0) < 10 {
-            throw FSError.invalidInput("config.interval_ms must be a whole number of at least 10")
+        if let v = config["interval_ms"], !Alarm.periods.contains(Int64(v.intValue ?? 0)) {
+            throw FSError.invalidInput("config.interval_ms must be a whole number in \(Alarm.periods.lowerBound)...\(Alarm.periods.upperBound)")
         }
     }
 
@@ -24,7 +24,8 @@ public struct CounterKind: AgentKind {
     public func onTick(_ context: TickContext) async throws {
         var state = context.state.objectValue ?? [:]
         var count = state["count"]?.intValue ?? 0
-        count += context.alarms.filter { $0.id == "count" }.count
+        count = count.addingReportingOverflow(context.alarms.filter { $0.id == "count" }.count).overflow ? .max
+            : count + context.alarms.filter { $0.id == "count" }.count
         for envelope in context.envelopes {
             switch envelope.body.stringValue {
             case "stop": context.cancel(alarm: "count")

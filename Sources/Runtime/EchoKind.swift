@@ -11,7 +11,7 @@ public struct EchoKind: AgentKind {
         for envelope in context.envelopes {
             context.trace("message", ["id": .string(envelope.id), "from": .string(envelope.from)])
             context.reply(to: envelope, body: envelope.body)
-            count += 1
+            if count < .max { count += 1 }
         }
         var state = context.state.objectValue ?? [:]
         state["messages"] = .int(count)

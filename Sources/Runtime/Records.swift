@@ -105,6 +105,11 @@ public struct Alarm: Sendable, Equatable {
     /// Failed ticks this alarm (this occurrence of it) has caused so far.
     public var attempts: Int
 
+    /// The latest time an alarm may have (ms since the epoch, 2^53: about the year 287,000), and
+    /// the periods one may repeat at: far from any overflow in `due + period`.
+    public static let maxTime: Int64 = 1 << 53
+    public static let periods: ClosedRange<Int64> = 10...(1 << 40)
+
     public init(id: String, dueAt: Int64, everyMs: Int64? = nil, source: Source, attempts: Int = 0) {
         self.id = id
         self.dueAt = dueAt

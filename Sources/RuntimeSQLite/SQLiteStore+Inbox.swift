@@ -169,12 +169,15 @@ extension SQLiteConnection {
     }
 
     func insertDeadLetter(_ agent: String, _ e: Envelope, reason: String, at: Int64) throws(FSError) {
+        // An upsert reports one change whether it inserted or updated: ask first, so the count
+        // moves only for a new dead letter.
+        let existed = try scalar("SELECT 1 FROM deadletter WHERE agent = ? AND env_id = ?", .text(agent), .text(e.id)) != nil
         try query("""
             INSERT INTO deadletter(agent, env_id, sender, kind, body, sent_at, attempts, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(agent, env_id) DO UPDATE SET reason = excluded.reason, at = excluded.at, attempts = excluded.attempts
             """, .text(agent), .text(e.id), .text(e.from), .text(e.kind), .text(e.body.description), .int(e.sentAt), .int(Int64(e.attempts)),
                   .text(reason), .int(at))
-        if changes == 1 {
+        if !existed {
             try query("UPDATE agents SET deadletter_count = deadletter_count + 1 WHERE id = ?", .text(agent))
         }
         record(.deadLettered(agent: agent, id: e.id))

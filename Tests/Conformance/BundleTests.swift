@@ -125,6 +125,26 @@ import Testing
                 with { $0["logs"] = .object(["secrets": .array([])]) },
                 with { $0["logs"] = .object(["trace": .array([.string("two\nlines")])]) },
                 with { $0["alarms"] = .array([.object(["id": "a", "due_at": 1, "every_ms": 0, "source": "agent"])]) },
+                // Numbers that would overflow later arithmetic (a date, tick_count + 1, a back-off).
+                agent("created_at", .integer(.min)), agent("last_tick_at", .integer(.max)), agent("tick_count", .integer(.max)),
+                agent("budget_spent", .integer(-1)),
+                with { $0["inbox"] = .array([.object(["id": "x", "from": "s", "kind": "message", "body": "b", "sent_at": 1, "attempts": .integer(.max)])]) },
+                with { $0["inbox"] = .array([.object(["id": "x", "from": "s", "kind": "message", "body": "b", "sent_at": .integer(.min)])]) },
+                with { $0["alarms"] = .array([.object(["id": "a", "due_at": .integer(.max), "source": "agent"])]) },
+                with { $0["alarms"] = .array([.object(["id": "a", "due_at": 1, "every_ms": .integer(.max), "source": "agent"])]) },
+                with { $0["alarms"] = .array([.object(["id": "a", "due_at": 1, "source": "agent", "attempts": -1])]) },
+                // Ids the store keys by, twice; a config alarm the config does not name.
+                with { $0["goals"] = .array([.object(["id": "g", "body": .object([:]), "updated_at": 1]), .object(["id": "g", "body": .object([:]), "updated_at": 2])]) },
+                with { $0["alarms"] = .array([.object(["id": "a", "due_at": 1, "source": "agent"]), .object(["id": "a", "due_at": 2, "source": "agent"])]) },
+                with { o in
+                    let d = good["deadletter"]!.arrayValue!
+                    o["deadletter"] = .array(d + d)
+                },
+                with { o in
+                    let d = good["deadletter"]!.arrayValue!
+                    o["inbox"] = .array([d[0]["envelope"]!])
+                },
+                with { $0["alarms"] = .array([.object(["id": "stray", "due_at": 1, "source": "config"])]) },
             ]
             for (i, b) in bad.enumerated() {
                 do {
@@ -151,6 +171,38 @@ import Testing
                 }
             }
             #expect(try await rt.listAgents().count == 1)
+            // Below the bundle's checks, the store counts a dead letter once however often it is written.
+            var doubled = try AgentBundle(json: good, id: "twice")
+            doubled.deadLetters += doubled.deadLetters
+            _ = try await rt.store.importAgent(doubled, replace: false, trace: [])
+            #expect(try await rt.statusOf("twice")["deadletter_count"] == 1)
+            #expect(try await rt.op.list("/agents/twice/deadletter").filter { !["count", "list", "ctl"].contains($0.name) }.count == 1)
+        }
+    }
+}
+
+extension BundleTests {
+    /// JSON integers are exact now (up to Int64), so every number a client can send must be
+    /// bounded where it is used: none of these may trap the process.
+    @Test func hugeNumbersInConfigsStateAndTimesNeverTrap() async throws {
+        #expect(Timestamp.iso(.min).hasPrefix("0001-"))
+        #expect(Timestamp.iso(.max).hasPrefix("9999-"))
+        try await withRuntime { rt in
+            await expectCode(.invalidInput) { _ = try await rt.createAgent(id: "c", kind: "counter", config: .object(["interval_ms": .integer(.max)])) }
+            await expectCode(.invalidInput) {
+                _ = try await rt.createAgent(id: "c", kind: "echo", config: .object(["alarms": .array([.object(["id": "a", "at": .integer(.max)])])]))
+            }
+            // An echo agent whose message count is at the top keeps answering.
+            _ = try await rt.createAgent(id: "e", kind: "echo")
+            var bundle = try await rt.exportAgent("e", includeSecret: true).objectValue ?? [:]
+            var agent = bundle["agent"]?.objectValue ?? [:]
+            agent["state"] = .object(["messages": .integer(.max)])
+            bundle["agent"] = .object(agent)
+            _ = try await rt.importAgent(.object(bundle), as: "e2")
+            try await rt.send("e2", "hi")
+            #expect(try await rt.drained("e2"))
+            #expect(try await rt.stateOf("e2")["messages"] == .integer(.max))
+            #expect(try await rt.lines("e2", "outbox").count == 1)
         }
     }
 }
