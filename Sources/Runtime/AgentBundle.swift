@@ -21,6 +21,15 @@ public struct AgentBundle: Sendable, Equatable {
     public var deadLetters: [DeadLetter]
     /// The retained lines of each log, oldest first.
     public var logs: [LogName: [String]]
+    /// Envelope ids accepted within the dedup window, with when: a sender's retry of an
+    /// envelope processed before the move is still a duplicate after it.
+    public var seen: [(id: String, at: Int64)] = []
+
+    public static func == (a: AgentBundle, b: AgentBundle) -> Bool {
+        a.record == b.record && a.publicKey == b.publicKey && a.secret == b.secret && a.alarms == b.alarms && a.goals == b.goals
+            && a.inbox == b.inbox && a.deadLetters == b.deadLetters && a.logs == b.logs
+            && a.seen.map(\.id) == b.seen.map(\.id) && a.seen.map(\.at) == b.seen.map(\.at)
+    }
 
     public init(record: AgentRecord, publicKey: String, secret: [UInt8]?, alarms: [Alarm], goals: [Goal], inbox: [Envelope],
                 deadLetters: [DeadLetter], logs: [LogName: [String]]) {
@@ -59,6 +68,7 @@ public struct AgentBundle: Sendable, Equatable {
                 .object(["envelope": Self.envelopeJSON(d.envelope), "reason": .string(d.reason), "at": .int64(d.at)])
             }),
             "logs": .object(Dictionary(uniqueKeysWithValues: LogName.allCases.map { ($0.rawValue, .array((logs[$0] ?? []).map { .string($0) })) })),
+            "seen": .array(seen.map { .object(["id": .string($0.id), "at": .int64($0.at)]) }),
         ])
     }
 
@@ -164,6 +174,11 @@ public struct AgentBundle: Sendable, Equatable {
             }
         }
         self.logs = logs
+        seen = try array("seen").enumerated().map { (i, e) throws(FSError) in
+            let envelopeID = try string(e["id"], "seen[\(i)].id")
+            guard AgentID.isValid(envelopeID) else { throw fail("seen[\(i)].id is not a valid envelope id") }
+            return (id: envelopeID, at: try int(e["at"], "seen[\(i)].at", times) ?? 0)
+        }
         // Ids are unique where the store keys by them: a repeated one would be counted twice
         // (dead letters) or overwrite silently (goals, alarms).
         func unique(_ ids: [String], _ what: String) throws(FSError) {

@@ -24,13 +24,18 @@ extension SQLiteStore {
                 .map(Self.decodeGoal)
             let inbox = try conn.query("SELECT \(Self.envelopeColumns) FROM inbox WHERE agent = ? ORDER BY seq", .text(id)).map(Self.decodeEnvelope)
             let dead = try conn.query("SELECT \(Self.deadColumns) FROM deadletter WHERE agent = ? ORDER BY at, env_id", .text(id)).map(Self.decodeDead)
+            let since = (try conn.scalar("SELECT max(at) FROM seen WHERE agent = ?", .text(id))?.int ?? 0) - self.options.seenWindowMs
+            let seen = try conn.query("SELECT env_id, at FROM seen WHERE agent = ? AND at >= ? ORDER BY at", .text(id), .int(since))
+                .map { (id: $0[0].text ?? "", at: $0[1].int ?? 0) }
             var logs: [LogName: [String]] = [:]
             for log in LogName.allCases {
                 logs[log] = try conn.query("SELECT line FROM logs WHERE agent = ? AND log = ? ORDER BY seq", .text(id), .text(log.rawValue))
                     .map { $0[0].text ?? "" }
             }
-            return AgentBundle(record: record, publicKey: key[1].text ?? "", secret: key[0].blob, alarms: alarms, goals: goals, inbox: inbox,
-                               deadLetters: dead, logs: logs)
+            var bundle = AgentBundle(record: record, publicKey: key[1].text ?? "", secret: key[0].blob, alarms: alarms, goals: goals,
+                                     inbox: inbox, deadLetters: dead, logs: logs)
+            bundle.seen = seen
+            return bundle
         }
     }
 
@@ -72,9 +77,12 @@ extension SQLiteStore {
                                .int(Int64(e.attempts)), e.lastError.map { .text($0) } ?? .null)
             }
             for d in b.deadLetters { try conn.insertDeadLetter(id, d.envelope, reason: d.reason, at: d.at) }
+            // Ids already processed stay known (the pending ones were remembered above).
+            for s in b.seen { try conn.remember(id, s.id, at: s.at, window: window) }
             var entries: [(LogName, JSON)] = []
             for log in LogName.allCases {
-                for line in b.logs[log] ?? [] { entries.append((log, (try? JSON(parsing: line)) ?? .string(line))) }
+                // Only what this store retains: a bundle's older lines would be pruned at once.
+                for line in (b.logs[log] ?? []).suffix(retain) { entries.append((log, (try? JSON(parsing: line)) ?? .string(line))) }
             }
             return try conn.appendLogs(id, entries + trace.map { (.trace, $0) }, retain: retain)
         }

@@ -27,13 +27,15 @@ enum DataDirectory {
     }
 
     /// Removes group and other permissions from `path` (as `st` describes it), refusing a path
-    /// that another user owns.
+    /// that another user owns, whatever its mode: that user could have put a token or a
+    /// database there (also when agentd runs as root).
     static func tighten(_ path: String, _ st: stat, mode: mode_t, what: String, report: (String) -> Void) throws {
-        guard st.st_mode & 0o077 != 0 else { return }
-        guard st.st_uid == geteuid() || geteuid() == 0 else {
-            throw StartError("the \(what) \(path) is readable by other users and owned by uid \(st.st_uid), not agentd's; "
-                + "run 'chmod go-rwx \(path)' as its owner, or use another --data directory")
+        guard st.st_uid == geteuid() else {
+            throw StartError("the \(what) \(path) belongs to uid \(st.st_uid), not to agentd's user (uid \(geteuid())): another user could "
+                + "have put a token or a database there; use a data directory agentd's user owns, or 'chown -R \(geteuid()) \(path)' "
+                + "if you trust what is in it")
         }
+        guard st.st_mode & 0o077 != 0 else { return }
         guard chmod(path, (st.st_mode & 0o700) | (mode & 0o700)) == 0 else {
             throw StartError("the \(what) \(path) is readable by other users and 'chmod go-rwx' failed: \(String(cString: strerror(errno)))")
         }

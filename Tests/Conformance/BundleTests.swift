@@ -54,6 +54,8 @@ import Testing
                                    signature: sig.trimmingCharacters(in: .whitespacesAndNewlines)))
             // The pending envelopes are still deduplicated, and get processed once resumed.
             #expect(try await rt.send("mover", envelope(id: "p-1", from: "s", body: "again"))["status"] == "duplicate")
+            // So is an envelope processed before the move (the dedup window moved with it).
+            #expect(try await rt.send("mover", envelope(id: "ok-1", from: "s", body: "again"))["status"] == "duplicate")
             try await rt.ctl("mover", "resume")
             #expect(try await rt.drained("mover"))
             #expect(try await rt.lines("mover", "outbox").count == 3)

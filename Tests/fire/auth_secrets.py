@@ -174,9 +174,24 @@ def secrets_at_rest(bin_dir, work):
         os.chmod(copy, 0o755)
         r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", copy, "--data", other,
                             "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
-        R.check("a data directory of another user that others can read is refused with what to do",
-                r.returncode == 1 and "chmod go-rwx" in r.stderr and not os.path.exists(os.path.join(other, "token")),
+        R.check("a data directory of another user is refused with what to do",
+                r.returncode == 1 and "not to agentd's user" in r.stderr and not os.path.exists(os.path.join(other, "token")),
                 f"exit {r.returncode}: {r.stderr.strip()[:300]}")
+        # Even tight (0700) and even for root: another user's directory, with a token they chose, is refused.
+        planted = os.path.join(work, "rest", "planted")
+        os.makedirs(planted)
+        with open(os.path.join(planted, "token"), "w") as f:
+            f.write("op_known_to_the_planter\n")
+        os.chmod(os.path.join(planted, "token"), 0o600)
+        os.chmod(planted, 0o700)
+        os.chown(planted, 65534, 65534)
+        os.chown(os.path.join(planted, "token"), 65534, 65534)
+        try:
+            r = subprocess.run([copy, "--data", planted, "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            r = subprocess.CompletedProcess([], 0, "", "agentd started (and was killed after 30 s)")
+        R.check("root refuses a 0700 data directory (and token) that another user owns",
+                r.returncode == 1 and "not to agentd's user" in r.stderr, f"exit {r.returncode}: {r.stderr.strip()[:300]}")
     finally:
         os.umask(old)
 
