@@ -116,6 +116,9 @@ public final class FaultInjectingStore: AgentStore {
         try await inner.feedSeed(agent, source, limit: limit)
     }
     public func lastLogID(_ agent: String, _ log: LogName) async throws -> UInt64? { try await inner.lastLogID(agent, log) }
+    public func readLogToEnd(_ agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?) {
+        try await inner.readLogToEnd(agent, log, from: offset)
+    }
     public func exportAgent(_ id: String) async throws -> AgentBundle { try await inner.exportAgent(id) }
     public func importAgent(_ bundle: AgentBundle, replace: Bool, trace: [JSON]) async throws -> [LogRecord] {
         try await inner.importAgent(bundle, replace: replace, trace: trace)

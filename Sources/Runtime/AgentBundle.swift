@@ -111,7 +111,9 @@ public struct AgentBundle: Sendable, Equatable {
             return a
         }
         func envelope(_ v: JSON, _ key: String) throws(FSError) -> Envelope {
-            Envelope(id: try string(v["id"], "\(key).id"), from: try string(v["from"], "\(key).from"), kind: try string(v["kind"], "\(key).kind"),
+            let envelopeID = try string(v["id"], "\(key).id")
+            guard AgentID.isValid(envelopeID) else { throw fail("\(key).id is not a valid envelope id") }
+            return Envelope(id: envelopeID, from: try string(v["from"], "\(key).from"), kind: try string(v["kind"], "\(key).kind"),
                      body: v["body"] ?? .null, sentAt: try int(v["sent_at"], "\(key).sent_at", times) ?? 0,
                      attempts: Int(try int(v["attempts"], "\(key).attempts", attemptsRange, optional: true) ?? 0),
                      lastError: v["last_error"]?.stringValue)

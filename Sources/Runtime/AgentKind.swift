@@ -87,7 +87,11 @@ public final class TickContext {
     }
 
     /// Spends budget units with the tick (checked against config.budget.limit at commit).
-    public func spend(_ units: Int64) { budgetSpend += units }
+    /// Spends `units` (negative is nothing) of the agent's budget; the tick's total saturates.
+    public func spend(_ units: Int64) {
+        guard units > 0 else { return }
+        budgetSpend = budgetSpend.addingReportingOverflow(units).overflow ? .max : budgetSpend + units
+    }
 }
 
 /// Kinds by name.

@@ -19,6 +19,9 @@ public protocol AgentStore: Sendable {
     func feedSeed(_ agent: String, _ source: FeedSource, limit: Int) async throws -> FeedSeed
     /// The id of the newest record of the log (nil: the log is empty).
     func lastLogID(_ agent: String, _ log: LogName) async throws -> UInt64?
+    /// The log from `offset` to its end and the id of the last record read (0: the log is
+    /// empty), taken from one snapshot so the id is exact whatever commits meanwhile.
+    func readLogToEnd(_ agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?)
 
     func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], trace: [JSON]) async throws -> [LogRecord]
     func deleteAgent(_ id: String) async throws

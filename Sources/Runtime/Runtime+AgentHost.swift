@@ -119,17 +119,9 @@ extension Runtime: AgentHost {
         try await store.readLog(agent, log, range)
     }
 
-    /// The id is the newest record's before and after the read: when they agree, nothing was
-    /// appended while reading, so the data ends with that record. A log written faster than it
-    /// can be read gives up after a few tries and says nothing (nil).
+    /// The read and the id of its last record come from one snapshot in the store.
     public func readLogToEnd(of agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?) {
-        let range = try ByteRange(offset: offset)
-        for _ in 0..<8 {
-            let before = try await store.lastLogID(agent, log)
-            let slice = try await store.readLog(agent, log, range)
-            if try await store.lastLogID(agent, log) == before { return (slice, before ?? 0) }
-        }
-        return (try await store.readLog(agent, log, range), nil)
+        try await store.readLogToEnd(agent, log, from: offset)
     }
 
     public func feed(of agent: String, _ topic: FeedTopic) async throws -> RecordFeed {
@@ -142,8 +134,14 @@ extension Runtime: AgentHost {
             }
         }
         // A deletion that committed after the first check ended the agent's feeds before this
-        // one was made: refuse rather than hand out a feed nothing will ever end.
-        _ = try await requireAgent(agent)
+        // one was made: refuse rather than hand out a feed nothing will ever end, and drop it,
+        // so an agent created or imported later under the id starts from fresh feeds.
+        do {
+            _ = try await requireAgent(agent)
+        } catch let e as FSError where e.code == .notFound {
+            feeds.end(agent: agent, reason: "deleted")
+            throw e
+        }
         return feed
     }
 

@@ -75,6 +75,9 @@ extension SQLiteStore {
                     INSERT INTO inbox(agent, env_id, sender, kind, body, sent_at, attempts, last_error) VALUES(?, ?, ?, ?, ?, ?, ?, ?)
                     """, .text(id), .text(e.id), .text(e.from), .text(e.kind), .text(e.body.description), .int(e.sentAt),
                                .int(Int64(e.attempts)), e.lastError.map { .text($0) } ?? .null)
+                var accepted = e
+                accepted.seq = conn.lastInsertRowID
+                conn.record(.enqueued(agent: id, accepted))  // an inbox watcher sees the imported envelopes
             }
             for d in b.deadLetters { try conn.insertDeadLetter(id, d.envelope, reason: d.reason, at: d.at) }
             // Ids already processed stay known (the pending ones were remembered above).

@@ -163,7 +163,13 @@ extension SQLiteConnection {
         try query("INSERT INTO seen(agent, env_id, at) VALUES(?, ?, ?) ON CONFLICT DO NOTHING", .text(agent), .text(id), .int(at))
         guard changes == 1 else { return false }
         if lastInsertRowID % 512 == 0 {
-            try query("DELETE FROM seen WHERE agent = ? AND at < ?", .text(agent), .int(at - window))
+            // Ids still pending or dead-lettered are kept past the window: forgetting them would
+            // let a retry put the same id in the inbox twice, or over its dead letter.
+            try query("""
+                DELETE FROM seen WHERE agent = ?1 AND at < ?2
+                    AND env_id NOT IN (SELECT env_id FROM inbox WHERE agent = ?1)
+                    AND env_id NOT IN (SELECT env_id FROM deadletter WHERE agent = ?1)
+                """, .text(agent), .int(at - window))
         }
         return true
     }

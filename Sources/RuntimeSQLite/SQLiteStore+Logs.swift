@@ -20,42 +20,61 @@ extension SQLiteStore {
     /// record, and the slice says so, so a reader that goes on from the bytes it got (a FUSE
     /// handle, an HTTP client reading by `X-Offset`) sees each retained record once, in order.
     public func readLog(_ agent: String, _ log: LogName, _ range: ByteRange) async throws -> FileSlice {
-        try db.read { conn in
-            guard try conn.agentExists(agent) else { throw Self.notFound(agent) }
-            var begin = range.offset
-            var from: Int64
-            if let containing = try conn.scalar("SELECT max(offset) FROM logs WHERE agent = ? AND log = ? AND offset <= ?",
-                                                .text(agent), .text(log.rawValue), .int(range.offset))?.int {
-                from = containing
-            } else if let oldest = try conn.scalar("SELECT min(offset) FROM logs WHERE agent = ? AND log = ?",
-                                                   .text(agent), .text(log.rawValue))?.int, oldest > range.offset {
-                (from, begin) = (oldest, oldest)
-            } else {
-                return FileSlice(Data(), at: range.offset)
-            }
-            let want = range.count.map { Int(clamping: $0) } ?? Int.max
-            var out = Data()
-            while out.count < want {
-                let rows = try conn.query("SELECT offset, line FROM logs WHERE agent = ? AND log = ? AND offset >= ? ORDER BY offset LIMIT 256",
-                                          .text(agent), .text(log.rawValue), .int(from))
-                if rows.isEmpty { break }
-                for row in rows {
-                    let recordOffset = row[0].int ?? 0
-                    from = recordOffset + 1  // before any skip: a read at the end must not ask again
-                    var bytes = Data((row[1].text ?? "").utf8)
-                    bytes.append(0x0a)
-                    if recordOffset < begin {
-                        let skip = Int(begin - recordOffset)
-                        if skip >= bytes.count { continue }
-                        bytes = bytes.subdata(in: skip..<bytes.count)
-                    }
-                    out.append(bytes)
-                    if out.count >= want { break }
-                }
-            }
-            if out.count > want { out = out.subdata(in: 0..<want) }
-            return FileSlice(out, at: begin)
+        try db.read { conn in try conn.readLog(agent, log, range) }
+    }
+
+    /// The log from `offset` to its end and the id of its last record, from one snapshot (one
+    /// read transaction), so the id is exactly that of the last record read whatever commits
+    /// meanwhile: a watch resumed after it gets exactly the records the read did not.
+    public func readLogToEnd(_ agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?) {
+        let range = try ByteRange(offset: offset)
+        return try db.read { conn in
+            try conn.exec("BEGIN")
+            defer { try? conn.exec("COMMIT") }
+            let slice = try conn.readLog(agent, log, range)
+            let last = try conn.scalar("SELECT max(seq) FROM logs WHERE agent = ? AND log = ?", .text(agent), .text(log.rawValue))?.int
+            return (slice, UInt64(max(0, last ?? 0)))
         }
+    }
+}
+
+extension SQLiteConnection {
+    /// `SQLiteStore.readLog` on this connection (inside the caller's transaction, if any).
+    func readLog(_ agent: String, _ log: LogName, _ range: ByteRange) throws(FSError) -> FileSlice {
+        guard try agentExists(agent) else { throw SQLiteStore.notFound(agent) }
+        var begin = range.offset
+        var from: Int64
+        if let containing = try scalar("SELECT max(offset) FROM logs WHERE agent = ? AND log = ? AND offset <= ?",
+                                            .text(agent), .text(log.rawValue), .int(range.offset))?.int {
+            from = containing
+        } else if let oldest = try scalar("SELECT min(offset) FROM logs WHERE agent = ? AND log = ?",
+                                               .text(agent), .text(log.rawValue))?.int, oldest > range.offset {
+            (from, begin) = (oldest, oldest)
+        } else {
+            return FileSlice(Data(), at: range.offset)
+        }
+        let want = range.count.map { Int(clamping: $0) } ?? Int.max
+        var out = Data()
+        while out.count < want {
+            let rows = try query("SELECT offset, line FROM logs WHERE agent = ? AND log = ? AND offset >= ? ORDER BY offset LIMIT 256",
+                                      .text(agent), .text(log.rawValue), .int(from))
+            if rows.isEmpty { break }
+            for row in rows {
+                let recordOffset = row[0].int ?? 0
+                from = recordOffset + 1  // before any skip: a read at the end must not ask again
+                var bytes = Data((row[1].text ?? "").utf8)
+                bytes.append(0x0a)
+                if recordOffset < begin {
+                    let skip = Int(begin - recordOffset)
+                    if skip >= bytes.count { continue }
+                    bytes = bytes.subdata(in: skip..<bytes.count)
+                }
+                out.append(bytes)
+                if out.count >= want { break }
+            }
+        }
+        if out.count > want { out = out.subdata(in: 0..<want) }
+        return FileSlice(out, at: begin)
     }
 }
 

@@ -10,7 +10,7 @@ extension SQLiteStore {
             try conn.checkTick(c.agent, incarnation: c.incarnation, tickCount: c.expectedTickCount)
             if c.budgetSpend > 0 {
                 let spent = try conn.scalar("SELECT budget_spent FROM agents WHERE id = ?", .text(c.agent))?.int ?? 0
-                if let limit = c.budgetLimit, spent + c.budgetSpend > limit {
+                if let limit = c.budgetLimit, c.budgetSpend > limit - spent {  // no sum: a kind may spend up to Int64.max
                     throw FSError(.budgetExceeded, "tick would spend \(c.budgetSpend) units; \(max(0, limit - spent)) of \(limit) remain")
                 }
             }

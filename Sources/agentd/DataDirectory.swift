@@ -22,7 +22,12 @@ enum DataDirectory {
         try tighten(path, st, mode: 0o700, what: "data directory", report: report)
         for name in ["agentd.sqlite", "agentd.sqlite-wal", "agentd.sqlite-shm", "agentd.lock", "token"] {
             let file = path + "/" + name
-            if lstat(file, &st) == 0, st.st_mode & S_IFMT == S_IFREG { try tighten(file, st, mode: 0o600, what: "file", report: report) }
+            guard lstat(file, &st) == 0 else { continue }
+            // A link (or anything but a file) here could send the database or the token elsewhere.
+            guard st.st_mode & S_IFMT == S_IFREG else {
+                throw StartError("\(file) is not a regular file (a symbolic link?); remove it, or use another --data directory")
+            }
+            try tighten(file, st, mode: 0o600, what: "file", report: report)
         }
     }
 

@@ -2,6 +2,7 @@ import AgentNSTesting
 import Foundation
 import Namespace
 import Runtime
+import RuntimeSQLite
 import Testing
 
 @Suite struct OverflowTests {
@@ -107,6 +108,25 @@ import Testing
             #expect(try await rt.drained("d"))
             #expect(try await rt.send("d", envelope(id: "b", from: "s", body: "2"))["status"] == "queued")
             #expect(try await rt.send("d", envelope(id: "a", from: "s", body: "1"))["status"] == "duplicate")
+        }
+    }
+}
+
+/// The dedup window forgets old ids, but never one that is still pending or dead-lettered: a
+/// retry of it would put the same id in the inbox twice (and an export could not be imported).
+@Suite struct SeenWindowTests {
+    @Test func idsStillPendingOutliveTheWindow() async throws {
+        var options = SQLiteStore.Options()
+        options.seenWindowMs = 0  // everything older than now is out of the window
+        try await TestRuntime.with(options: options) { rt in
+            _ = try await rt.createAgent(id: "w", kind: "echo", config: .object(["inbox": .object(["max_depth": 10_000])]))
+            try await rt.ctl("w", "pause")
+            try await rt.send("w", envelope(id: "first", from: "s", body: "kept"))
+            try await Task.sleep(for: .milliseconds(5))
+            // Past 512 remembered ids the window is pruned at least once.
+            for i in 0..<600 { try await rt.send("w", envelope(id: "n\(i)", from: "s", body: "x")) }
+            #expect(try await rt.send("w", envelope(id: "first", from: "s", body: "again"))["status"] == "duplicate")
+            #expect(try await rt.statusOf("w")["queue_depth"] == 601)
         }
     }
 }

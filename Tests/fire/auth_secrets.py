@@ -192,6 +192,14 @@ def secrets_at_rest(bin_dir, work):
             r = subprocess.CompletedProcess([], 0, "", "agentd started (and was killed after 30 s)")
         R.check("root refuses a 0700 data directory (and token) that another user owns",
                 r.returncode == 1 and "not to agentd's user" in r.stderr, f"exit {r.returncode}: {r.stderr.strip()[:300]}")
+        # A link where the database belongs could send every private key elsewhere: refused.
+        linked = os.path.join(work, "rest", "linked")
+        os.makedirs(linked, mode=0o700)
+        os.symlink("/tmp/elsewhere.sqlite", os.path.join(linked, "agentd.sqlite"))
+        r = subprocess.run([copy, "--data", linked, "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+        R.check("a symbolic link named agentd.sqlite in the data directory is refused",
+                r.returncode == 1 and "not a regular file" in r.stderr and not os.path.exists("/tmp/elsewhere.sqlite"),
+                f"exit {r.returncode}: {r.stderr.strip()[:300]}")
     finally:
         os.umask(old)
 
