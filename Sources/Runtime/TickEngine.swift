@@ -61,6 +61,10 @@ public actor TickEngine {
     /// not backing off, or its retry is under way).
     public func storageRetryDue(_ agent: String) -> Int64? { storageRetries.due(agent) }
 
+    /// True once the start-up look for work left by a previous run has been made (tests wait
+    /// for it so that its triggers do not mix with theirs).
+    public private(set) var leftoversScanned = false
+
     func perform(_ action: TickScheduler.Action) {
         switch action {
         case .start(let agent, let cause): jobSink.yield((agent, cause))
@@ -106,12 +110,11 @@ public actor TickEngine {
     func alarmLoop() async {
         // Work left by a previous run (envelopes accepted but not yet processed); looked for
         // again each second until storage answers.
-        var leftoverFound = false
         while !Task.isCancelled {
             let now = clock.now()
-            if !leftoverFound, let agents = try? await store.agentsWithPending(limit: 100_000) {
+            if !leftoversScanned, let agents = try? await store.agentsWithPending(limit: 100_000) {
                 for a in agents { trigger(a, .message) }
-                leftoverFound = true
+                leftoversScanned = true
             }
             for a in storageRetries.takeDue(now: now) { trigger(a, .retry) }
             if let due = try? await store.agentsWithDueAlarms(now: now, limit: 10_000) {
@@ -121,7 +124,7 @@ public actor TickEngine {
             // Due alarms are consumed by the ticks just triggered, which ring the bell; the
             // one-second bound covers an alarm whose tick could not consume it.
             var deadline = next.map { $0 > now ? $0 : now + 1000 } ?? now + 60_000
-            if !leftoverFound { deadline = min(deadline, now + 1000) }
+            if !leftoversScanned { deadline = min(deadline, now + 1000) }
             if let retry = storageRetries.nextDue { deadline = min(deadline, retry) }
             await withTaskGroup(of: Void.self) { race in
                 race.addTask { [clock, deadline] in try? await clock.sleep(until: deadline) }

@@ -11,6 +11,9 @@ import Testing
 @Suite struct TickFailureTests {
     static func withFaults(_ clock: ManualClock, _ body: (Runtime, FaultInjectingStore) async throws -> Void) async throws {
         try await TestRuntime.with(clock: clock, wrapStore: { FaultInjectingStore($0) }) { rt in
+            // The engine's start-up scan for leftover work would trigger an agent once more if
+            // it ran after a test's send: let it run first, so every commit counted is the test's.
+            #expect(try await TestRuntime.eventually { await rt.engine.leftoversScanned })
             try await body(rt, rt.store as! FaultInjectingStore)
         }
     }
