@@ -123,9 +123,11 @@ func expectExactly(_ watchers: [Seen], _ expected: [String], _ what: String, sou
             try await settle(trace, count: expected.count)
             expectExactly(trace, expected, "trace")
 
-            // config: the last event is the file, ids rise, no content twice in a row. (Whether each
-            // writer's key only rises depends on merge-patches not losing writes: issue 10 item 7.)
+            // config: the last event is the file, ids rise, no content twice in a row, and each
+            // writer's key only rises (merge-patches are merged in their transaction: none is lost).
             let current = try await rt.op.readString("/agents/c/config").trimmingCharacters(in: .newlines)
+            let final = try JSON(parsing: current)
+            #expect((0..<Self.writers).allSatisfy { final["w\($0)"]?.intValue == perWriter }, "a writer's last patch was lost: \(current)")
             _ = await TestRuntime.eventually { config.allSatisfy { $0.all.last?.data == current } }
             for w in config { w.stop() }
             for (i, w) in config.enumerated() {
@@ -133,6 +135,10 @@ func expectExactly(_ watchers: [Seen], _ expected: [String], _ what: String, sou
                 #expect(got.last?.data == current, "config watcher \(i): last modified is not the file")
                 #expect(got.allSatisfy { $0.event == "modified" })
                 #expect(zip(got, got.dropFirst()).allSatisfy { $0.id < $1.id && $0.data != $1.data })
+                for writer in 0..<Self.writers {
+                    let values = got.compactMap { try? JSON(parsing: $0.data)["w\(writer)"]?.intValue }
+                    #expect(zip(values, values.dropFirst()).allSatisfy { $0 <= $1 }, "config watcher \(i): w\(writer) went back")
+                }
             }
         }
     }
