@@ -115,7 +115,6 @@ public final class FaultInjectingStore: AgentStore {
     public func feedSeed(_ agent: String, _ source: FeedSource, limit: Int) async throws -> FeedSeed {
         try await inner.feedSeed(agent, source, limit: limit)
     }
-    public func lastLogID(_ agent: String, _ log: LogName) async throws -> UInt64? { try await inner.lastLogID(agent, log) }
     public func readLogToEnd(_ agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?) {
         try await inner.readLogToEnd(agent, log, from: offset)
     }

@@ -17,8 +17,6 @@ public protocol AgentStore: Sendable {
     /// the id of the newest record older than those that is gone, and the high-water mark of ids
     /// (no record published later has an id at or below it).
     func feedSeed(_ agent: String, _ source: FeedSource, limit: Int) async throws -> FeedSeed
-    /// The id of the newest record of the log (nil: the log is empty).
-    func lastLogID(_ agent: String, _ log: LogName) async throws -> UInt64?
     /// The log from `offset` to its end and the id of the last record read (0: the log is
     /// empty), taken from one snapshot so the id is exact whatever commits meanwhile.
     func readLogToEnd(_ agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?)

@@ -47,12 +47,6 @@ extension SQLiteStore {
         if !out.isEmpty { sink.committed(out) }
     }
 
-    public func lastLogID(_ agent: String, _ log: LogName) async throws -> UInt64? {
-        try db.read { conn in
-            try conn.scalar("SELECT max(seq) FROM logs WHERE agent = ? AND log = ?", .text(agent), .text(log.rawValue))?.int.map { UInt64($0) }
-        }
-    }
-
     public func feedSeed(_ agent: String, _ source: FeedSource, limit: Int) async throws -> FeedSeed {
         try db.read { conn in
             // The high-water mark first: every record committed at or below it is visible to the
