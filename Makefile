@@ -1,8 +1,9 @@
 # agentns — the two commands are `make run` and `make test` (see README.md).
 SWIFT ?= swift
 DATA ?= $(CURDIR)/.data
+LOCAL_MODEL ?= 1
 
-.PHONY: deps build run demo test soak bench bench-http bench-fuse clean
+.PHONY: deps build run demo test soak bench bench-http bench-fuse bench-model bench-containers bench-exec clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -10,10 +11,12 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Sets up and runs agentd on 127.0.0.1:5640 with a demo echo agent; data in ./.data.
+# Sets up and runs agentd on 127.0.0.1:5640 with a demo echo agent; data in ./.data. Unless
+# LOCAL_MODEL=0, also a local model (llama-server + SmolLM2-135M on 127.0.0.1:5641; the first run
+# builds llama.cpp, about 15-20 minutes, cached in ~/.cache/agentns) behind an llm agent "assistant".
 run: deps
 	$(SWIFT) build
-	$$($(SWIFT) build --show-bin-path)/agentd --data $(DATA) --demo $(if $(MOUNT),--mount $(MOUNT))
+	BIN=$$($(SWIFT) build --show-bin-path) DATA='$(DATA)' MOUNT='$(MOUNT)' LOCAL_MODEL='$(LOCAL_MODEL)' ./scripts/run.sh
 
 # The in-process demo: an echo agent driven through its namespace, no server.
 demo: deps
@@ -30,6 +33,7 @@ test: deps
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh remote
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh inprocess
 	python3 Tests/fire/log_retention.py --bin $$($(SWIFT) build --show-bin-path)
+	python3 Tests/fire/local_model.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/hostile_http.py --bin $$($(SWIFT) build --show-bin-path)
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/fire/schemathesis.sh
 	python3 Tests/fire/auth_secrets.py --bin $$($(SWIFT) build --show-bin-path)
@@ -37,6 +41,10 @@ test: deps
 	python3 Tests/fire/watch_order.py --bin $$($(SWIFT) build --show-bin-path) --writers 16 --per-writer 200 --watchers 4
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 5
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3 --via fuse --senders 16
+	python3 Tests/fire/compute_crash.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3
+	python3 Tests/fire/containers.py --bin $$($(SWIFT) build --show-bin-path)
+	python3 Tests/fire/exec_agents.py --bin $$($(SWIFT) build --show-bin-path)
+	python3 Tests/fire/exec_crash.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3
 	# 2 minutes is mostly warm-up: RSS rises ~6 MB and levels off after 2-3 minutes (caches filling:
 	# SQLite's page cache per connection as the database grows, the row and status caches).
 	# make soak's 30 minutes, the leak check, keeps the 4 MB default.
@@ -68,6 +76,23 @@ bench-http: deps
 # FUSE benchmarks: stat and open/read/close through the mounts against tmpfs and libfuse's hello.c.
 bench-fuse: deps
 	./scripts/bench-fuse.sh
+
+# containers/: a real agentd's sessions and execs over HTTP against bare bwrap with the provider's flags (same run; as root).
+bench-containers: deps
+	$(SWIFT) build -c release --product agentd
+	$(SWIFT) build -c release --product agentns-bench
+	$$($(SWIFT) build -c release --show-bin-path)/agentns-bench --containers
+
+# Exec agents' ticks through a real agentd against bare bwrap with a tick's flags (as root, from the repository root).
+bench-exec: deps
+	$(SWIFT) build -c release --product agentd
+	$(SWIFT) build -c release --product agentns-bench
+	$$($(SWIFT) build -c release --show-bin-path)/agentns-bench --exec
+
+# The local model's speed: tokens/s straight from llama-server and through agentd's compute/ (same run).
+bench-model: deps
+	$(SWIFT) build
+	python3 Tests/fire/local_model.py --bin $$($(SWIFT) build --show-bin-path) --bench
 
 clean:
 	rm -rf .build .data

@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "Services", targets: ["Services"]),
         .library(name: "Runtime", targets: ["Runtime"]),
         .library(name: "RuntimeSQLite", targets: ["RuntimeSQLite"]),
+        .library(name: "ComputeOpenAI", targets: ["ComputeOpenAI"]),
+        .library(name: "SandboxBubblewrap", targets: ["SandboxBubblewrap"]),
         .library(name: "AgentNSTesting", targets: ["AgentNSTesting"]),
         .executable(name: "agentd", targets: ["agentd"]),
         .executable(name: "agentctl", targets: ["agentctl"]),
@@ -57,6 +59,21 @@ let package = Package(
         ),
         // The SQLite backend of AgentStore (the only target that sees sqlite3).
         .target(name: "RuntimeSQLite", dependencies: ["Runtime", "CSQLite"], swiftSettings: swiftSettings),
+        // ComputeProvider over the OpenAI chat-completions protocol (the only target that sees HTTP for compute).
+        .target(
+            name: "ComputeOpenAI",
+            dependencies: [
+                "Runtime", "Namespace",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Syscalls Swift cannot make: openat2, and the child's setup between fork and exec.
+        .target(name: "CSandbox"),
+        // SandboxProvider on bubblewrap, cgroups and rlimits (the only target that spawns sandboxes).
+        .target(name: "SandboxBubblewrap", dependencies: ["Runtime", "Namespace", "CSandbox"], swiftSettings: swiftSettings),
         // Manual clock, temporary runtimes and test kinds for tests and benchmarks.
         .target(name: "AgentNSTesting", dependencies: ["Runtime", "RuntimeSQLite"], swiftSettings: swiftSettings),
 
@@ -75,6 +92,8 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            // The OpenAPI document, compiled in as bytes (no bundle to find at run time).
+            resources: [.embedInCode("openapi.yaml")],
             swiftSettings: swiftSettings
         ),
         // FileClient over HTTP (agentctl, and agentfs next).
@@ -101,8 +120,9 @@ let package = Package(
         .executableTarget(
             name: "agentd",
             dependencies: [
-                "AgentHTTP", "Runtime", "RuntimeSQLite", "FUSEAdapter", "Namespace",
+                "AgentHTTP", "Runtime", "RuntimeSQLite", "FUSEAdapter", "Namespace", "ComputeOpenAI", "SandboxBubblewrap",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "agentns-bench",
             dependencies: [
-                "Runtime", "RuntimeSQLite", "AgentNSTesting", "CSQLite", "AgentHTTP", "AgentClient",
+                "Runtime", "RuntimeSQLite", "AgentNSTesting", "CSQLite", "AgentHTTP", "AgentClient", "ComputeOpenAI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -142,6 +162,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "ComputeTests",
+            dependencies: [
+                "ComputeOpenAI", "Runtime", "Namespace",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "SandboxTests", dependencies: ["SandboxBubblewrap", "Runtime", "Namespace"], swiftSettings: swiftSettings),
         .testTarget(
             name: "Conformance",
             dependencies: ["Namespace", "Services", "Runtime", "RuntimeSQLite", "AgentNSTesting", "FUSEAdapter"],

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Installs what agentns needs to build and test, if any of it is missing:
-# Debian packages (C libraries, fuse3 for mounts, curl) and the Python tools the OpenAPI, metrics and
-# fuzzing checks use (schemathesis).
+# Debian packages (C libraries, fuse3 for mounts, bubblewrap for sandboxes, curl; a C++ compiler, make and python3-venv for the
+# local model, which scripts/local-model.sh builds from source once) and the Python tools the
+# OpenAPI, metrics and fuzzing checks use (schemathesis).
 # Idempotent and quiet when everything is present.
 set -euo pipefail
 need=(pkg-config libsqlite3-dev libsecp256k1-dev libfuse3-dev fuse3 curl python3)
+# The local model: llama.cpp builds with g++ and make (cmake itself comes from PyPI); its venv
+# needs ensurepip, which Debian's python3 has only with python3-venv.
+need+=(g++ make python3-venv)
+# containers/: bubblewrap is the sandbox (PLATFORM.md, "Sandboxing").
+need+=(bubblewrap)
 need+=("$@")
 missing=()
 for p in "${need[@]}"; do

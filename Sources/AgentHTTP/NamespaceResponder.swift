@@ -86,13 +86,20 @@ public struct NamespaceResponder: HTTPResponder {
                 response.headers[.location] = "/agents/\(imported["id"]?.stringValue ?? "")"
                 return response
             }
-            let body = try JSON(parsing: try await collect(request))
+            // Room for a program of the most bytes a program may have, escaped in JSON.
+            let body = try JSON(parsing: try await collect(request, limit: max(options.maxBodyBytes, 8 * ProgramLimits.maxBytes)))
             guard let id = body["id"]?.stringValue, let kind = body["kind"]?.stringValue else {
-                throw FSError.invalidInput("create takes JSON {\"id\", \"kind\", \"config\"?} with string id and kind", path: "/agents")
+                throw FSError.invalidInput("create takes JSON {\"id\", \"kind\", \"config\"?, \"program\"?} with string id and kind", path: "/agents")
             }
             let config = body["config"] ?? .object([:])
             guard case .object = config else { throw FSError.invalidInput("config must be a JSON object", path: "/agents") }
-            let created = try await runtime.createAgent(id: id, kind: kind, config: config)
+            var program: Data?
+            switch body["program"] {
+            case nil, .null?: program = nil
+            case .string(let text)?: program = Data(text.utf8)
+            default: throw FSError.invalidInput("program must be a string: the program's text (or PUT its bytes to /agents/\(id)/program)", path: "/agents")
+            }
+            let created = try await runtime.createAgent(id: id, kind: kind, config: config, program: program)
             var response = json(created, status: .created)
             response.headers[.location] = "/agents/\(id)"
             return response
@@ -155,9 +162,8 @@ public struct NamespaceResponder: HTTPResponder {
             }
             do {
                 let (slice, lastID) = try await client.readWithLastID(text, range)
-                let name = path.components.last ?? ""
                 // A part of a JSON document is not JSON: a ranged read of one is plain bytes.
-                let type = range.isAll || !Self.isJSON(name) ? Self.contentType(name) : "application/octet-stream"
+                let type = range.isAll || !Self.isJSON(path.components) ? Self.contentType(path.components) : "application/octet-stream"
                 var response = bytes(slice.data, status: .ok, type: type)
                 response.headers[HTTPField.Name("X-Offset")!] = String(slice.offset)
                 // A log read to its end names its last record: watch with it as Last-Event-ID to
@@ -175,7 +181,7 @@ public struct NamespaceResponder: HTTPResponder {
                 .eTag: "\"\(stat.version)\"", HTTPField.Name("X-File-Mode")!: String(stat.mode, radix: 8),
             ]
             headers[.lastModified] = HTTPDate.format(ms: stat.mtime)
-            if stat.type != .dir { headers[.contentType] = Self.contentType(path.components.last ?? "") }
+            if stat.type != .dir { headers[.contentType] = Self.contentType(path.components) }
             return Response(status: .ok, headers: headers, body: ResponseBody())
         case .put:
             let answer = try await client.write(text, try await collect(request), mode: .replace)
@@ -185,7 +191,8 @@ public struct NamespaceResponder: HTTPResponder {
             if path.components.count == 3, path.components[2] == "inbox" {
                 return bytes(answer, status: .accepted, type: "application/json")
             }
-            return answer.isEmpty ? Response(status: .noContent) : bytes(answer, status: .ok, type: "text/plain; charset=utf-8")
+            let type = Self.isJSONCall(path.components) ? "application/json" : "text/plain; charset=utf-8"
+            return answer.isEmpty ? Response(status: .noContent) : bytes(answer, status: .ok, type: type)
         case .delete:
             try await client.remove(text)
             return Response(status: .noContent)
@@ -236,9 +243,26 @@ public struct NamespaceResponder: HTTPResponder {
         }
     }
 
-    static func isJSON(_ name: String) -> Bool { ["status", "config", "state"].contains(name) || name.hasSuffix(".json") }
+    /// Files whose content is one JSON document: status, config, state, `*.json`, and every file
+    /// of an agent's compute/ but a job's stream (JSON lines) and ctl.
+    static func isJSON(_ c: [String]) -> Bool {
+        guard let name = c.last else { return false }
+        if c.count > 3, c[0] == "agents", c[2] == "compute" { return name != "stream" && name != "ctl" }
+        if c.count > 3, c[0] == "agents", c[2] == "containers" {
+            // A session's files are the program's, whatever their names; outputs are JSON lines.
+            if c.count > 5, c[3] == "sessions", c[5] == "files" { return false }
+            return ["status", "result", "usage", "policy", "info"].contains(name)
+        }
+        return ["status", "config", "state"].contains(name) || name.hasSuffix(".json")
+    }
 
-    static func contentType(_ name: String) -> String { isJSON(name) ? "application/json" : "text/plain; charset=utf-8" }
+    /// Call files whose answer is JSON (`compute/new` answers {"job_id", "state"}).
+    static func isJSONCall(_ c: [String]) -> Bool {
+        guard c.count >= 4, c[0] == "agents", c.last == "new" else { return false }
+        return (c.count == 4 && (c[2] == "compute" || c[2] == "containers")) || (c.count == 7 && c[2] == "containers" && c[5] == "exec")
+    }
+
+    static func contentType(_ c: [String]) -> String { isJSON(c) ? "application/json" : "text/plain; charset=utf-8" }
 
     func json(_ value: JSON, status: HTTPResponse.Status = .ok, head: Bool = false) -> Response {
         bytes(Data((value.description + "\n").utf8), status: status, type: "application/json", head: head)

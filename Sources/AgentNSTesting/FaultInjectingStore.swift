@@ -56,8 +56,13 @@ public final class FaultInjectingStore: AgentStore {
 
     // MARK: - Forwarded
 
-    public func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], trace: [JSON]) async throws -> [LogRecord] {
-        try await inner.createAgent(record, keys: keys, alarms: alarms, goals: goals, trace: trace)
+    public func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], program: Data?,
+                            trace: [JSON]) async throws -> [LogRecord] {
+        try await inner.createAgent(record, keys: keys, alarms: alarms, goals: goals, program: program, trace: trace)
+    }
+    public func program(_ agent: String) async throws -> Data? { try await inner.program(agent) }
+    public func putProgram(_ agent: String, _ body: Data, sha256: String, at: Int64, trace: [JSON]) async throws -> ProgramInfo {
+        try await inner.putProgram(agent, body, sha256: sha256, at: at, trace: trace)
     }
     public func deleteAgent(_ id: String) async throws { try await inner.deleteAgent(id) }
     public func agent(_ id: String) async throws -> AgentRecord? { try await inner.agent(id) }

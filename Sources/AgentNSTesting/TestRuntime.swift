@@ -17,8 +17,8 @@ public enum TestRuntime {
     public static func with<T: Sendable>(
         databasePath: String? = nil, clock: any AgentClock = SystemClock(), kinds: KindRegistry = .testing,
         options: SQLiteStore.Options = .init(), maxConcurrentTicks: Int = 64,
-        wrapStore: (@Sendable (SQLiteStore) -> any AgentStore)? = nil,
-        _ body: (Runtime) async throws -> T
+        wrapStore: (@Sendable (SQLiteStore) -> any AgentStore)? = nil, providers: (any ComputeProviderFactory)? = nil,
+        sandbox: (any SandboxProvider)? = nil, selfMount: String? = nil, _ body: (Runtime) async throws -> T
     ) async throws -> T {
         let path = try databasePath ?? (temporaryDirectory() + "/agentd.sqlite")
         let trace = ProcessInfo.processInfo.environment["AGENTNS_TEST_TRACE"] != nil
@@ -26,7 +26,8 @@ public enum TestRuntime {
         mark("open")
         defer { mark("closed") }
         let store = try SQLiteStore(path: path, options: options)
-        let runtime = Runtime(store: wrapStore?(store) ?? store, clock: clock, kinds: kinds, maxConcurrentTicks: maxConcurrentTicks)
+        let runtime = Runtime(store: wrapStore?(store) ?? store, clock: clock, kinds: kinds, maxConcurrentTicks: maxConcurrentTicks,
+                              providers: providers, sandbox: sandbox, selfMount: selfMount)
         let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { group in
             group.addTask { await runtime.run() }
             let r: Result<T, any Error>

@@ -37,6 +37,13 @@ static inline void *agentns_fuse_private_data(void) {
     return ctx ? ctx->private_data : 0;
 }
 
+// The process (thread id, in the file system's PID namespace) that made the current request; 0
+// for requests the kernel makes itself.
+static inline int agentns_fuse_caller_pid(void) {
+    struct fuse_context *ctx = fuse_get_context();
+    return ctx ? (int)ctx->pid : 0;
+}
+
 static inline void agentns_fi_set_direct_io(struct fuse_file_info *fi) { fi->direct_io = 1; fi->keep_cache = 0; }
 static inline void agentns_fi_set_noflush(struct fuse_file_info *fi) { fi->noflush = 1; }
 static inline void agentns_fi_set_nonseekable(struct fuse_file_info *fi) { fi->nonseekable = 1; }

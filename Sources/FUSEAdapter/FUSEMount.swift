@@ -16,6 +16,17 @@ public final class FUSEMount: @unchecked Sendable {
     let mountedAt = Int64(Date().timeIntervalSince1970 * 1000)
     /// `struct fuse *`, set by mount() and cleared after run(); guarded by `state`.
     let state = Mutex<State>(State())
+    /// The permission bits reported (owner-only mounts drop group and other).
+    let modeMask: UInt32
+    /// Who may use which path (nil: everyone the kernel lets through).
+    let admit: (@Sendable (Int32, String) -> Bool)?
+
+    /// Whether the admission check refuses the request being served (on a libfuse thread).
+    func refuses(_ path: String) -> Bool {
+        guard let admit else { return false }
+        return !admit(agentns_fuse_caller_pid(), path)
+    }
+
     /// Where diagnostics go (stale mounts cleared, unmount failures).
     let report: @Sendable (String) -> Void
 
@@ -42,10 +53,15 @@ public final class FUSEMount: @unchecked Sendable {
     ///     they never act as the mount's principal.
     ///   - owner: the uid and gid the files are reported as owned by (default: this process's);
     ///     the one user, besides root, that acts as the principal through an `allowOther` mount.
+    ///   - admit: asked before every request that names a path, with the requesting process
+    ///     (its thread id; 0 when the kernel asks by itself) and the path: false answers EACCES.
+    ///   - ownerOnly: report only the owner's permission bits (others, the kernel refuses).
     public init(fileSystem: AgentFileSystem, mountpoint: String, allowOther: Bool = false, owner: (uid: UInt32, gid: UInt32)? = nil,
-                runsInline: Bool = false,
+                ownerOnly: Bool = false, runsInline: Bool = false, admit: (@Sendable (_ pid: Int32, _ path: String) -> Bool)? = nil,
                 report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
         self.fileSystem = fileSystem
+        self.admit = admit
+        self.modeMask = ownerOnly ? 0o700 : 0o7777
         self.runsInline = runsInline
         self.mountpoint = SystemMounts.absolute(mountpoint)
         self.uid = owner?.uid ?? getuid()

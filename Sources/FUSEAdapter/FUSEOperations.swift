@@ -30,6 +30,7 @@ enum FUSEOperations {
         ops.getattr = { path, st, fi in
             guard let path, let st, let m = FUSEOperations.mounted() else { return -EIO }
             let p = String(cString: path)
+            if m.refuses(p) { return -EACCES }
             let handle = fi.map { $0.pointee.fh }
             return m.call { try await m.fileSystem.getattr(p, handle: handle) } success: { stat in
                 FUSEOperations.fill(st, stat, m)
@@ -39,6 +40,7 @@ enum FUSEOperations {
         ops.readdir = { path, buf, filler, _, _, _ in
             guard let path, let filler, let m = FUSEOperations.mounted() else { return -EIO }
             let p = String(cString: path)
+            if m.refuses(p) { return -EACCES }
             return m.call { try await m.fileSystem.list(p) } success: { entries in
                 _ = filler(buf, ".", nil, 0, fuse_fill_dir_flags(rawValue: 0))
                 _ = filler(buf, "..", nil, 0, fuse_fill_dir_flags(rawValue: 0))
@@ -53,6 +55,7 @@ enum FUSEOperations {
         ops.open = { path, fi in
             guard let path, let fi, let m = FUSEOperations.mounted() else { return -EIO }
             let p = String(cString: path)
+            if m.refuses(p) { return -EACCES }
             let flags = fi.pointee.flags
             let opened: (UInt64) -> Int32 = { handle in
                 fi.pointee.fh = handle
@@ -71,6 +74,7 @@ enum FUSEOperations {
         ops.create = { path, _, fi in
             guard let path, let fi, let m = FUSEOperations.mounted() else { return -EIO }
             let p = String(cString: path)
+            if m.refuses(p) { return -EACCES }
             let flags = fi.pointee.flags
             return m.call { try await m.fileSystem.create(p, flags: flags) } success: { handle in
                 fi.pointee.fh = handle
@@ -118,17 +122,26 @@ enum FUSEOperations {
         ops.truncate = { path, size, fi in
             guard let path, let m = FUSEOperations.mounted() else { return -EIO }
             let p = String(cString: path)
+            if m.refuses(p) { return -EACCES }
             let handle = fi.map { $0.pointee.fh }
             return m.call { try await m.fileSystem.truncate(p, size: Int64(size), handle: handle) } success: { 0 }
         }
         ops.unlink = { path in
             guard let path, let m = FUSEOperations.mounted() else { return -EIO }
             let p = String(cString: path)
+            if m.refuses(p) { return -EACCES }
             return m.call { try await m.fileSystem.unlink(p) } success: { 0 }
         }
         ops.utimens = { _, _, _ in 0 }  // times are the service's; touching an existing file is harmless
         ops.mkdir = { _, _ in -EACCES }
-        ops.rmdir = { _ in -EACCES }
+        // A directory the service lets go (a session's files/ subdirectory) is removed like a file;
+        // everywhere else the namespace refuses it (EACCES).
+        ops.rmdir = { path in
+            guard let path, let m = FUSEOperations.mounted() else { return -EIO }
+            let p = String(cString: path)
+            if m.refuses(p) { return -EACCES }
+            return m.call { try await m.fileSystem.unlink(p) } success: { 0 }
+        }
         ops.rename = { _, _, _ in -EACCES }
         ops.link = { _, _ in -EACCES }
         ops.symlink = { _, _ in -EACCES }
@@ -154,7 +167,7 @@ enum FUSEOperations {
     static func fill(_ st: UnsafeMutablePointer<stat>, _ s: FileStat, _ m: FUSEMount) {
         st.pointee = stat()
         st.pointee.st_ino = UInt(s.id)
-        st.pointee.st_mode = (s.type == .dir ? 0o040000 : 0o100000) | (s.mode & 0o7777)
+        st.pointee.st_mode = (s.type == .dir ? 0o040000 : 0o100000) | (s.mode & m.modeMask)
         st.pointee.st_nlink = s.type == .dir ? 2 : 1
         st.pointee.st_size = Int(s.size)
         st.pointee.st_uid = m.uid

@@ -45,6 +45,9 @@ public protocol FileService: Sendable {
     func remove(_ node: Node, _ ctx: RequestContext) async throws
     /// The watch feed of a node.
     func feed(_ node: Node, _ ctx: RequestContext) async throws -> RecordFeed
+    /// Whether a write to a path whose directories do not exist yet creates them (a work
+    /// directory does; the namespace then calls `create` with the missing parent as `dir`).
+    var createsMissingDirectories: Bool { get }
 }
 
 extension FileService {
@@ -75,4 +78,6 @@ extension FileService {
     public func feed(_ node: Node, _ ctx: RequestContext) async throws -> RecordFeed {
         throw FSError(.invalidInput, "this file cannot be watched", path: ctx.shownPath)
     }
+
+    public var createsMissingDirectories: Bool { false }
 }

@@ -160,7 +160,22 @@ public struct Namespace: Sendable {
             do {
                 node = try await entry.service.walk(rest, ctx)
             } catch let e as FSError where e.code == .notFound && !rest.isRoot {
-                let dir = try await entry.service.walk(rest.parent, ctx)
+                let dir: Node
+                do {
+                    dir = try await entry.service.walk(rest.parent, ctx)
+                } catch let e as FSError where e.code == .notFound && entry.service.createsMissingDirectories && !rest.parent.isRoot {
+                    // The service makes the directories: the nearest one that exists decides.
+                    var existing = rest.parent.parent
+                    var found: Node?
+                    while found == nil {
+                        do { found = try await entry.service.walk(existing, ctx) } catch let e as FSError where e.code == .notFound && !existing.isRoot {
+                            existing = existing.parent
+                        }
+                    }
+                    guard var ancestor = found, ancestor.type == .dir, ancestor.perms.contains(.create) else { throw e }
+                    ancestor.path = rest.parent
+                    dir = ancestor
+                }
                 try check(dir, .create, ctx)
                 return try await charged(.create, ctx) { try await entry.service.create(rest.name, in: dir, data, ctx) }
             }

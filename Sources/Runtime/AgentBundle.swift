@@ -24,11 +24,13 @@ public struct AgentBundle: Sendable, Equatable {
     /// Envelope ids accepted within the dedup window, with when: a sender's retry of an
     /// envelope processed before the move is still a duplicate after it.
     public var seen: [(id: String, at: Int64)] = []
+    /// An exec agent's program (its version starts again at 1 where it is imported).
+    public var program: Data?
 
     public static func == (a: AgentBundle, b: AgentBundle) -> Bool {
         a.record == b.record && a.publicKey == b.publicKey && a.secret == b.secret && a.alarms == b.alarms && a.goals == b.goals
             && a.inbox == b.inbox && a.deadLetters == b.deadLetters && a.logs == b.logs
-            && a.seen.map(\.id) == b.seen.map(\.id) && a.seen.map(\.at) == b.seen.map(\.at)
+            && a.seen.map(\.id) == b.seen.map(\.id) && a.seen.map(\.at) == b.seen.map(\.at) && a.program == b.program
     }
 
     public init(record: AgentRecord, publicKey: String, secret: [UInt8]?, alarms: [Alarm], goals: [Goal], inbox: [Envelope],
@@ -69,6 +71,7 @@ public struct AgentBundle: Sendable, Equatable {
             }),
             "logs": .object(Dictionary(uniqueKeysWithValues: LogName.allCases.map { ($0.rawValue, .array((logs[$0] ?? []).map { .string($0) })) })),
             "seen": .array(seen.map { .object(["id": .string($0.id), "at": .int64($0.at)]) }),
+            "program": program.map { .string($0.base64EncodedString()) } ?? .null,
         ])
     }
 
@@ -180,6 +183,12 @@ public struct AgentBundle: Sendable, Equatable {
             let envelopeID = try string(e["id"], "seen[\(i)].id")
             guard AgentID.isValid(envelopeID) else { throw fail("seen[\(i)].id is not a valid envelope id") }
             return (id: envelopeID, at: try int(e["at"], "seen[\(i)].at", times) ?? 0)
+        }
+        if let p = json["program"], p != .null {
+            guard let text = p.stringValue, let bytes = Data(base64Encoded: text), bytes.count <= ProgramLimits.maxBytes else {
+                throw fail("program must be the program's bytes in base64, at most \(ProgramLimits.maxBytes) bytes")
+            }
+            program = bytes
         }
         // Ids are unique where the store keys by them: a repeated one would be counted twice
         // (dead letters) or overwrite silently (goals, alarms).

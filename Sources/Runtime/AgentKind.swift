@@ -28,6 +28,13 @@ public final class TickContext {
     public let alarms: [Alarm]
     /// The agent's state; assign to change it.
     public var state: JSON
+    /// The agent's compute (jobs are admitted at once, outside the tick's transaction; their
+    /// idempotency keys make a retried tick harmless). nil where the runtime offers none.
+    public let compute: (any TickCompute)?
+    /// The tick's number (the agent's tick_count once it commits).
+    public let tick: Int64
+    /// Runs an exec agent's program (nil where the runtime has no sandbox).
+    public let exec: (any TickExec)?
 
     public private(set) var outbox: [JSON] = []
     public private(set) var trace: [JSON] = []
@@ -37,8 +44,12 @@ public final class TickContext {
     public private(set) var alarmsCancelled: [String] = []
     public private(set) var budgetSpend: Int64 = 0
 
-    public init(agentID: String, config: JSON, state: JSON, cause: TickCause, now: Int64, envelopes: [Envelope] = [], alarms: [Alarm] = []) {
+    public init(agentID: String, config: JSON, state: JSON, cause: TickCause, now: Int64, envelopes: [Envelope] = [], alarms: [Alarm] = [],
+                compute: (any TickCompute)? = nil, tick: Int64 = 0, exec: (any TickExec)? = nil) {
         self.agentID = agentID
+        self.compute = compute
+        self.tick = tick
+        self.exec = exec
         self.config = config
         self.state = state
         self.cause = cause
@@ -58,6 +69,8 @@ public final class TickContext {
     }
 
     public func trace(_ type: String, _ fields: [String: JSON] = [:]) { trace.append(Trace.record(type, at: now, fields)) }
+    /// Appends a trace record made elsewhere (Trace.record).
+    public func append(trace record: JSON) { trace.append(record) }
 
     public func setGoal(_ id: String, _ body: JSON) throws {
         _ = try AgentID.validate(id, what: "id")
@@ -102,12 +115,18 @@ public struct KindRegistry: Sendable {
         for k in kinds { register(k) }
     }
 
-    /// The kinds that ship: echo and counter.
-    public static let standard = KindRegistry([EchoKind(), CounterKind()])
+    /// The kinds that ship: echo, counter, llm and exec.
+    public static let standard = KindRegistry([EchoKind(), CounterKind(), LLMKind(), ExecKind()])
 
     public mutating func register(_ kind: any AgentKind) { kinds[kind.name] = kind }
 
     public func kind(named name: String) -> (any AgentKind)? { kinds[name] }
 
     public var names: [String] { kinds.keys.sorted() }
+}
+
+/// What a tick may do with compute.
+public protocol TickCompute: Sendable {
+    func submit(_ request: JobRequest) async throws -> ComputeJob
+    func job(_ id: String) async throws -> ComputeJob?
 }

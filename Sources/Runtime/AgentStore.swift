@@ -10,7 +10,7 @@ public import Services
 ///
 /// Errors are FSError: not_found for a missing agent, already_exists, queue_full,
 /// unavailable for storage failures (with the cause for logs).
-public protocol AgentStore: Sendable {
+public protocol AgentStore: JobStore, SessionStore {
     /// Installs the sink every later commit reports to (nil: none). The store holds it strongly.
     func setChangeSink(_ sink: (any ChangeSink)?)
     /// What a new feed starts from: the newest `limit` records of the log or the pending inbox,
@@ -21,7 +21,13 @@ public protocol AgentStore: Sendable {
     /// empty), taken from one snapshot so the id is exact whatever commits meanwhile.
     func readLogToEnd(_ agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?)
 
-    func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], trace: [JSON]) async throws -> [LogRecord]
+    /// `program`: an exec agent's first program (its metadata is in `record.program`).
+    func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], program: Data?, trace: [JSON]) async throws -> [LogRecord]
+    /// An exec agent's program bytes (nil: none written yet).
+    func program(_ agent: String) async throws -> Data?
+    /// Replaces the program: the next version, its metadata in the row, and `trace`, in one
+    /// transaction.
+    func putProgram(_ agent: String, _ body: Data, sha256: String, at: Int64, trace: [JSON]) async throws -> ProgramInfo
     func deleteAgent(_ id: String) async throws
     func agent(_ id: String) async throws -> AgentRecord?
     /// Agents in id order, after `after`.
@@ -150,6 +156,12 @@ public struct StoreStats: Sendable, Equatable {
 public enum FeedSource: Sendable, Equatable {
     case log(LogName)
     case inbox
+    /// A compute job's `stream`.
+    case jobStream(String)
+    /// A container exec's `output`.
+    case execOutput(session: String, exec: String)
+    /// A container session's `output`.
+    case sessionOutput(String)
 }
 
 /// See `AgentStore.feedSeed`.

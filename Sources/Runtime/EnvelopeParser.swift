@@ -8,6 +8,9 @@ public import Namespace
 public enum EnvelopeParser {
     public static let maxFromLength = 200
 
+    /// Senders whose notices only the runtime writes.
+    static let runtimeSenders: Set<String> = ["compute", "containers"]
+
     public static func parse(_ data: Data, sender: String, now: Int64) throws(FSError) -> Envelope {
         guard let text = String(data: data, encoding: .utf8) else { throw FSError.invalidInput("a message must be UTF-8 text or JSON") }
         if text.first == "{", let json = try? JSON(parsing: text), case .object(let o) = json, let body = o["body"] {
@@ -31,6 +34,10 @@ public enum EnvelopeParser {
                     throw FSError.invalidInput("envelope kind must be a string matching [a-z0-9][a-z0-9._-]{0,62}")
                 }
                 kind = s
+            }
+            // The runtime's own notices (a job's end) cannot be forged by a client.
+            if Self.runtimeSenders.contains(from), kind == "job" || kind == "exec" {
+                throw FSError.invalidInput("envelopes from '\(from)' of kind '\(kind)' are the runtime's own notices; choose another from or kind")
             }
             return Envelope(id: id, from: from, kind: kind, body: body, sentAt: now)
         }

@@ -65,7 +65,7 @@ public final class FeedHub: Sendable {
 
     func makeFeed(_ topic: FeedTopic) -> RecordFeed {
         switch topic {
-        case .log, .inbox:
+        case .log, .inbox, .job, .execOutput, .sessionOutput:
             return RecordFeed(capacity: capacity, maxBytes: maxBytes)
         default:
             let born = clockID()

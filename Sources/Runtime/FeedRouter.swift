@@ -48,6 +48,12 @@ final class FeedRouter: ChangeSink {
             }
             if let f = feeds.existing(Key(agent: r.id, topic: .config)) { f.publishChange(event: "modified", data: r.config.description) }
             if let f = feeds.existing(Key(agent: r.id, topic: .state)) { f.publishChange(event: "modified", data: r.state.description) }
+        case .jobStreamed(let agent, let job, let seq, let line):
+            feeds.publish(Key(agent: agent, topic: .job(job)), event: "record", data: line, id: UInt64(seq))
+        case .execOutput(let agent, let session, let exec, let seq, let line):
+            feeds.publish(Key(agent: agent, topic: .execOutput(session: session, exec: exec)), event: "record", data: line, id: UInt64(seq))
+        case .sessionOutput(let agent, let session, let seq, let line):
+            feeds.publish(Key(agent: agent, topic: .sessionOutput(session)), event: "record", data: line, id: UInt64(seq))
         case .agentDeleted(let agent):
             feeds.end(agent: agent, reason: "the agent was deleted")
         }

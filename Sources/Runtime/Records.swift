@@ -40,6 +40,8 @@ public struct AgentRecord: Sendable, Equatable {
     /// given to another agent, so work begun for a deleted agent cannot land in a new one of
     /// the same id.
     public var incarnation: Int64 = 0
+    /// An exec agent's program, as the `program` file's metadata (its bytes are read apart).
+    public var program: ProgramInfo?
 
     public init(id: String, kind: String, config: JSON, state: JSON, lifecycle: Lifecycle = .active, tickCount: Int64 = 0,
                 lastTickAt: Int64? = nil, lastTickCause: String? = nil, createdAt: Int64, droppedCount: Int64 = 0,
@@ -57,6 +59,36 @@ public struct AgentRecord: Sendable, Equatable {
         self.budgetSpent = budgetSpent
         self.logBytes = logBytes
         self.version = version
+    }
+}
+
+/// What the row keeps about an exec agent's program: each write is a new version.
+public struct ProgramInfo: Sendable, Equatable {
+    public var version: Int64
+    public var bytes: Int64
+    /// Lowercase hex SHA-256 of the bytes.
+    public var sha256: String
+    public var updatedAt: Int64
+
+    public init(version: Int64, bytes: Int64, sha256: String, updatedAt: Int64) {
+        self.version = version
+        self.bytes = bytes
+        self.sha256 = sha256
+        self.updatedAt = updatedAt
+    }
+
+    public var json: JSON {
+        .object(["version": .int64(version), "bytes": .int64(bytes), "sha256": .string(sha256), "updated_at": .string(Timestamp.iso(updatedAt))])
+    }
+
+    public init?(json: JSON) {
+        guard case .integer(let v)? = json["version"], case .integer(let b)? = json["bytes"], let sha = json["sha256"]?.stringValue else { return nil }
+        self.init(version: v, bytes: b, sha256: sha, updatedAt: json["updated_at_ms"].flatMap { if case .integer(let i) = $0 { i } else { nil } } ?? 0)
+    }
+
+    /// As stored in the row (milliseconds rather than a timestamp).
+    public var stored: JSON {
+        .object(["version": .int64(version), "bytes": .int64(bytes), "sha256": .string(sha256), "updated_at_ms": .int64(updatedAt)])
     }
 }
 

@@ -32,6 +32,7 @@ extension Runtime: AgentHost {
             "queue_depth": .int64(r.queueDepth), "deadletter_count": .int64(r.deadletterCount),
             "dropped_count": .int64(r.droppedCount), "created_at": .string(Timestamp.iso(r.createdAt)),
         ]
+        if r.kind == "exec" { o["program"] = r.program?.json ?? .null }
         if let limit = settings.budgetLimit {
             o["budget"] = .object(["limit": .int64(limit), "spent": .int64(r.budgetSpent), "remaining": .int64(max(0, limit - r.budgetSpent))])
         }
@@ -43,6 +44,9 @@ extension Runtime: AgentHost {
     public func patchConfig(of agent: String, _ patch: JSON) async throws {
         let now = clock.now()
         let kinds = kinds
+        // An exec agent's limits are checked against its containers/policy too (else every tick
+        // would fail on them).
+        let policy = try await requireAgent(agent).kind == "exec" ? try await containersPolicyValue(of: agent) : nil
         // Merged with the config as it is in the transaction that writes it: two patches at once
         // both land.
         _ = try await store.updateConfig(agent) { r in
@@ -51,6 +55,7 @@ extension Runtime: AgentHost {
             if let kind = kinds.kind(named: r.kind) {
                 do { try kind.validate(config: next) } catch let e as FSError { throw e } catch { throw FSError.invalidInput("\(error)") }
             }
+            if let policy, r.kind == "exec" { try ExecConfig(next).check(under: policy) }
             let before = (try? AgentSettings(config: r.config))?.alarms ?? []
             let (set, removed) = settings.configAlarmChanges(from: before, now: now)
             return ConfigChange(config: next, alarmsSet: set, alarmsRemoved: removed,
@@ -63,7 +68,7 @@ extension Runtime: AgentHost {
 
     public func state(of agent: String) async throws -> JSON { try await requireAgent(agent).state }
 
-    public func control(_ agent: String, _ command: ControlCommand) async throws {
+    public func control(_ agent: String, _ command: ControlCommand, from principal: Principal = .operator) async throws {
         let r = try await requireAgent(agent)
         let now = clock.now()
         func change(to lifecycle: Lifecycle) async throws {
@@ -75,7 +80,9 @@ extension Runtime: AgentHost {
         }
         switch command {
         case .tick:
-            await engine.tick(agent)
+            // The agent's own program, mid-tick, cannot wait for a tick that starts only after
+            // this one ends: its tick is queued instead.
+            if principal == .agent(agent) { await engine.tickOrQueue(agent) } else { await engine.tick(agent) }
         case .hibernate:
             try await change(to: .hibernated)
             feeds.evict(agent: agent)
@@ -130,6 +137,9 @@ extension Runtime: AgentHost {
             switch topic {
             case .log(let log): try await store.feedSeed(agent, .log(log), limit: feeds.capacity)
             case .inbox: try await store.feedSeed(agent, .inbox, limit: feeds.capacity)
+            case .job(let job): try await store.feedSeed(agent, .jobStream(job), limit: feeds.capacity)
+            case .execOutput(let session, let exec): try await store.feedSeed(agent, .execOutput(session: session, exec: exec), limit: feeds.capacity)
+            case .sessionOutput(let session): try await store.feedSeed(agent, .sessionOutput(session), limit: feeds.capacity)
             default: nil
             }
         }

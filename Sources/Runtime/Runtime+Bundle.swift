@@ -37,8 +37,19 @@ extension Runtime {
             note["pubkey"] = .string(pair.publicKey)
         }
         let id = bundle.record.id
+        let sessions = replace ? ((try? await store.sessions(id)) ?? []) : []
         // A replaced agent's watchers get `end` from the store's change stream, like a deletion's.
         _ = try await store.importAgent(bundle, replace: replace, trace: [Trace.record("imported", at: clock.now(), note)])
+        if replace {
+            compute.tasks.stop(agent: id)
+            let programs = programRuns.stop(agent: id, claimed: true)
+            selfCalls.abort(id)
+            containers.tasks.stop(agent: id)
+            for t in programs { await t.value }
+            selfCalls.drop(id)
+            await dropContainers(of: id, sessions: sessions)
+            try? await containers.sandbox?.removeSession(SandboxSession(agent: id, id: Self.tickSession))
+        }
         _ = derived.withLock { $0.removeValue(forKey: id) }
         _ = statusFiles.withLock { $0.removeValue(forKey: id) }
         engine.alarmsChanged()

@@ -57,7 +57,8 @@ extension Runtime {
         tick.trace.append(Trace.record("tick_start", at: now, ["tick": .int64(tickNumber), "cause": .string(cause.rawValue),
                                                                  "envelopes": .array(envelopes.map { .string($0.id) })]))
         let context = TickContext(agentID: id, config: record.config, state: record.state, cause: cause, now: now,
-                                  envelopes: envelopes, alarms: alarms.filter { $0.source != .retry })
+                                  envelopes: envelopes, alarms: alarms.filter { $0.source != .retry }, compute: AgentCompute(runtime: self, agent: id),
+                                  tick: tickNumber, exec: containers.sandbox == nil ? nil : AgentExec(runtime: self, agent: id))
         let started = ContinuousClock.now
         let thrown: (any Error)?
         if let kind = kinds.kind(named: record.kind) {
@@ -79,7 +80,11 @@ extension Runtime {
             "envelopes": .array(envelopes.map { .string($0.id) }), "alarms": .array(alarms.map { .string($0.id) }),
             "duration_ms": .number((ms * 1000).rounded() / 1000),
         ]
-        if let thrown { return await failTick(tick, Self.describe(thrown)) }
+        if let thrown {
+            if thrown is TickAbandoned { return .idle }  // agentd is stopping: left for the next start
+            if let traced = thrown as? TracedTickError { tick.trace += traced.trace }
+            return await failTick(tick, Self.describe(thrown))
+        }
 
         var trace = tick.trace
         var trajectory = tick.trajectory

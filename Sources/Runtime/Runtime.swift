@@ -15,7 +15,24 @@ public final class Runtime: Sendable {
     /// Receives the store's change stream and feeds the watchers (installed in `init`).
     let router: FeedRouter
     public let engine: TickEngine
+    /// Compute jobs running in this process.
+    public let compute: ComputeRunner
+    /// Container execs running in this process, and the sandbox provider.
+    public let containers: ContainerRunner
     public let startedAt: Int64
+    /// Where the self mount serves each agent's own namespace (`<selfMount>/<id>` is bound at an
+    /// exec agent's `/n/self`); nil: programs run without one.
+    public let selfMount: String?
+    /// The sandbox runs of exec agents' ticks under way, by agent (deleting an agent ends its run).
+    let programRuns = TaskTable()
+    /// What exec agents' programs ask through the self mount, bounded and abortable per agent.
+    let selfCalls = SelfCalls()
+    /// Whether the self mount is up (agentd says so once it has mounted it): exec agents' ticks
+    /// are refused without it rather than run without their /n/self.
+    let selfMountUp = Atomic<Bool>(false)
+
+    /// agentd mounted (or lost) the self mount.
+    public func selfMount(isUp: Bool) { selfMountUp.store(isUp, ordering: .relaxed) }
     let metrics: RuntimeMetrics
     /// Each agent's parsed config and namespace, reused while its config is the same JSON:
     /// a status read does not parse the config or build the mount table again. Bounded.
@@ -34,13 +51,19 @@ public final class Runtime: Sendable {
     /// - Parameters:
     ///   - metrics: where tick and send metrics go (agentd passes its Prometheus factory).
     ///   - feeds: the watch feeds and their memory bounds.
+    ///   - providers: makes compute providers from `/runtime/providers` (agentd: OpenAI's protocol).
+    ///   - sandbox: where `containers/` sessions live and run (agentd: bubblewrap).
     public init(store: any AgentStore, clock: any AgentClock = SystemClock(), kinds: KindRegistry = .standard, maxConcurrentTicks: Int = 64,
-                metrics: any MetricsFactory = NOOPMetricsHandler.instance, feeds: FeedHub = FeedHub()) {
+                metrics: any MetricsFactory = NOOPMetricsHandler.instance, feeds: FeedHub = FeedHub(),
+                providers: (any ComputeProviderFactory)? = nil, sandbox: (any SandboxProvider)? = nil, selfMount: String? = nil) {
+        self.selfMount = selfMount
         self.store = store
         self.metrics = RuntimeMetrics(factory: metrics)
         self.clock = clock
         self.kinds = kinds
         self.feeds = feeds
+        self.compute = ComputeRunner(factory: providers)
+        self.containers = ContainerRunner(sandbox: sandbox)
         self.router = FeedRouter(feeds: feeds)
         self.startedAt = clock.now()
         let box = RunnerBox()
@@ -52,13 +75,21 @@ public final class Runtime: Sendable {
         store.setChangeSink(router)
     }
 
-    /// Runs the tick engine and alarms until the task is cancelled. Ticks that are running
-    /// when it is cancelled finish (commit or roll back) before it returns.
-    public func run() async { await engine.run() }
+    /// Runs the tick engine, alarms, compute jobs and container execs until the task is cancelled. Ticks that
+    /// are running when it is cancelled finish (commit or roll back) before it returns; compute
+    /// jobs stop and stay open in the store (the next start reports them interrupted).
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.engine.run() }
+            group.addTask { await self.runCompute() }
+            group.addTask { await self.runContainers() }
+        }
+    }
 
     // MARK: - Agents
 
-    public func createAgent(id rawID: String, kind kindName: String, config: JSON = .object([:])) async throws -> JSON {
+    /// `program`: an exec agent's first program (other kinds have none).
+    public func createAgent(id rawID: String, kind kindName: String, config: JSON = .object([:]), program: Data? = nil) async throws -> JSON {
         let id = try AgentID.validate(rawID)
         guard let kind = kinds.kind(named: kindName) else {
             throw FSError.invalidInput("unknown kind '\(kindName)'; known kinds: \(kinds.names.joined(separator: ", "))")
@@ -68,17 +99,33 @@ public final class Runtime: Sendable {
         let now = clock.now()
         let context = TickContext(agentID: id, config: config, state: .object([:]), cause: .manual, now: now)
         try await kind.onCreate(context)
-        let record = AgentRecord(id: id, kind: kindName, config: config, state: context.state, createdAt: now)
-        let trace = [Trace.record("created", at: now, ["kind": .string(kindName)])] + context.trace
+        var record = AgentRecord(id: id, kind: kindName, config: config, state: context.state, createdAt: now)
+        var trace = [Trace.record("created", at: now, ["kind": .string(kindName)])] + context.trace
+        if let program {
+            let info = try Self.checkProgram(program, kind: kindName, version: 1, at: now)
+            record.program = info
+            trace.append(Trace.record("program_change", at: now, info.json.objectValue ?? [:]))
+        }
         _ = try await store.createAgent(record, keys: Schnorr.generate(), alarms: settings.configAlarms(now: now) + context.alarmsSet,
-                                        goals: context.goalsPut, trace: trace)
+                                        goals: context.goalsPut, program: program, trace: trace)
         engine.alarmsChanged()
         return try await status(of: id)
     }
 
     public func deleteAgent(_ rawID: String) async throws {
         let id = try AgentID.validate(rawID)
+        let sessions = (try? await store.sessions(id)) ?? []
         try await store.deleteAgent(id)
+        // Everything of the agent's is stopped before anything is awaited: its program may be
+        // waiting, through /n/self, for one of its own execs.
+        compute.tasks.stop(agent: id)
+        let programs = programRuns.stop(agent: id, claimed: true)
+        selfCalls.abort(id)
+        containers.tasks.stop(agent: id)
+        for t in programs { await t.value }
+        selfCalls.drop(id)
+        await dropContainers(of: id, sessions: sessions)
+        await dropTickDirectory(of: id)
         _ = derived.withLock { $0.removeValue(forKey: id) }
         _ = statusFiles.withLock { $0.removeValue(forKey: id) }
         engine.alarmsChanged()

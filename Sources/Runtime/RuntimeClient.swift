@@ -10,6 +10,9 @@ public struct RuntimeClient: FileClient {
 
     enum Target {
         case root, agentsDir, runtimeDir, runtimeStatus
+        /// `/runtime/providers/` and one `<name>.json` in it (operator only).
+        case providersDir
+        case provider(String)
         case agent(Namespace, Path)
     }
 
@@ -29,6 +32,12 @@ public struct RuntimeClient: FileClient {
         case "runtime":
             if c.count == 1 { return .runtimeDir }
             if c.count == 2, c[1] == "status" { return .runtimeStatus }
+            // Providers are the operator's: an agent is refused them whether they exist or not.
+            if c[1] == "providers" {
+                guard principal == .operator else { throw FSError.denied(path.description, "only the operator may see the runtime's providers") }
+                guard c.count <= 3 else { throw FSError.notFound(text) }
+                return c.count == 2 ? .providersDir : .provider(try Self.providerName(c[2], path.description))
+            }
             throw FSError.notFound(text)
         default:
             throw FSError.notFound(path.description)
@@ -44,6 +53,8 @@ public struct RuntimeClient: FileClient {
         case .root: return Self.dir("", "/")
         case .agentsDir: return Self.dir("agents", "/agents")
         case .runtimeDir: return Self.dir("runtime", "/runtime")
+        case .providersDir: return Self.dir("providers", "/runtime/providers")
+        case .provider(let name): return try await providerStat(name)
         case .runtimeStatus:
             let size = Int64(try await runtime.runtimeStatus().fileData.count)
             return FileStat(name: "status", type: .file, size: size, mtime: runtime.clock.now(), version: 0,
@@ -73,31 +84,40 @@ public struct RuntimeClient: FileClient {
                 }
             }
             return ids.map { Self.dir($0, "/agents/\($0)") }
-        case .runtimeDir: return [try await stat("/runtime/status")]
-        case .runtimeStatus: throw FSError(.notDirectory, "not a directory", path: path)
+        case .runtimeDir:
+            var out = [try await stat("/runtime/status")]
+            if principal == .operator { out.append(Self.dir("providers", "/runtime/providers")) }
+            return out
+        case .providersDir: return try await providerList()
+        case .runtimeStatus, .provider: throw FSError(.notDirectory, "not a directory", path: path)
         case .agent(let ns, let rest): return try await ns.list(rest, as: principal)
         }
     }
 
     public func read(_ path: String, _ range: ByteRange) async throws -> FileSlice {
         switch try await target(path) {
-        case .root, .agentsDir, .runtimeDir: throw FSError(.isDirectory, "is a directory", path: path)
+        case .root, .agentsDir, .runtimeDir, .providersDir: throw FSError(.isDirectory, "is a directory", path: path)
         case .runtimeStatus: return FileSlice(range.slice(try await runtime.runtimeStatus().fileData), at: range.offset)
+        case .provider(let name): return FileSlice(range.slice(try await providerFile(name).shownJSON.fileData), at: range.offset)
         case .agent(let ns, let rest): return try await ns.read(rest, range, as: principal)
         }
     }
 
     public func write(_ path: String, _ data: Data, mode: WriteMode) async throws -> Data {
         switch try await target(path) {
-        case .root, .agentsDir, .runtimeDir: throw FSError(.isDirectory, "is a directory", path: path)
+        case .root, .agentsDir, .runtimeDir, .providersDir: throw FSError(.isDirectory, "is a directory", path: path)
         case .runtimeStatus: throw FSError.denied(path, "file cannot be written")
+        case .provider(let name): return try await writeProvider(name, data, mode)
         case .agent(let ns, let rest): return try await ns.write(rest, data, mode: mode, as: principal)
         }
     }
 
     public func remove(_ path: String) async throws {
         switch try await target(path) {
-        case .root, .agentsDir, .runtimeDir, .runtimeStatus: throw FSError.denied(path, "cannot be removed")
+        case .root, .agentsDir, .runtimeDir, .runtimeStatus, .providersDir: throw FSError.denied(path, "cannot be removed")
+        case .provider(let name):
+            defer { runtime.compute.providersChanged() }
+            guard try await runtime.store.removeProvider(name) else { throw FSError(.notFound, "no provider '\(name)'", path: path) }
         case .agent(let ns, let rest):
             if rest.isRoot {
                 guard principal == .operator else { throw FSError.denied(path, "only the operator may delete an agent") }

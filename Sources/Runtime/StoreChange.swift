@@ -19,6 +19,12 @@ public enum StoreChange: Sendable, Equatable {
     /// (`ChangeSink.followsRow`), once per commit however many writes touched it.
     case row(AgentRecord)
     case agentDeleted(String)
+    /// A line appended to a compute job's `stream`; `seq` is its id.
+    case jobStreamed(agent: String, job: String, seq: Int64, line: String)
+    /// A line appended to a container exec's `output`; `seq` is its id.
+    case execOutput(agent: String, session: String, exec: String, seq: Int64, line: String)
+    /// A line appended to a container session's `output` (every exec's, in order).
+    case sessionOutput(agent: String, session: String, seq: Int64, line: String)
 }
 
 /// Where a store sends what each commit changed. Called on the store's writer, in commit order:

@@ -52,6 +52,12 @@ public actor TickEngine {
         }
     }
 
+    /// A manual tick that waits only if none of the agent's ticks is running; while one runs
+    /// (the agent's own program asked, from inside it) the next tick is queued and this returns.
+    public func tickOrQueue(_ agent: String) async {
+        if machine.isRunning(agent) { trigger(agent, .manual) } else { await tick(agent) }
+    }
+
     /// Alarms changed: look again at when the next one is due.
     public nonisolated func alarmsChanged() { alarmBell.ring() }
 

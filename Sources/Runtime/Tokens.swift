@@ -11,9 +11,9 @@ public enum Tokens {
         return token.withUTF8 { Array(SHA256.hash(data: $0)) }
     }
 
-    public static func generate(prefix: String) -> String {
+    public static func generate(prefix: String, bytes: Int = 24) -> String {
         var rng = SystemRandomNumberGenerator()
-        return prefix + Hex.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        return prefix + Hex.encode((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &rng) })
     }
 
     /// Compares in time independent of where the strings differ.

@@ -37,7 +37,7 @@ final class SQLiteDatabase: Sendable {
         try conn.exec("PRAGMA foreign_keys=OFF")
         try conn.exec("PRAGMA journal_size_limit=\(Self.walSizeLimit)")
         try Schema.migrate(conn)
-        writer = WriterThread(connection: conn)
+        writer = WriterThread(connection: conn, fsyncs: durability == .full)
     }
 
     /// Runs `body` on a reader connection of this thread's choosing. Reads are short: they run
@@ -55,9 +55,15 @@ final class SQLiteDatabase: Sendable {
     }
 
     /// Runs `body` in the next group transaction and returns after it committed.
-    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    ///
+    /// `durable: false` is for writes no client is told of (a job's stream lines, its end): a
+    /// transaction made only of such writes commits without an fsync (synchronous=NORMAL, which
+    /// still survives kill -9). Power loss can lose only the newest of them: the next durable
+    /// commit's fsync writes the whole WAL before it, so no acknowledged write is ever behind one.
+    func write<T: Sendable>(durable: Bool = true, _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
             writer.submit(WriterThread.Job(
+                durable: durable,
                 run: { conn in
                     do {
                         let value = try body(conn)
@@ -85,6 +91,7 @@ final class WriterThread: @unchecked Sendable {
             case success(() -> Void)
             case failure(() -> Void)
         }
+        var durable = true
         let run: (SQLiteConnection) -> Outcome
         let fail: (any Error) -> Void
     }
@@ -107,8 +114,15 @@ final class WriterThread: @unchecked Sendable {
     private(set) var commits = 0
     private(set) var jobs = 0
 
-    init(connection: SQLiteConnection) {
+    /// Whether the database fsyncs at commit (synchronous=FULL), and what the connection is set
+    /// to now: a batch of only non-durable jobs commits at NORMAL.
+    private let fsyncs: Bool
+    private var syncingNow: Bool
+
+    init(connection: SQLiteConnection, fsyncs: Bool) {
         self.connection = connection
+        self.fsyncs = fsyncs
+        self.syncingNow = fsyncs
         let t = Thread { [unowned self] in self.loop() }
         t.name = "agentns-sqlite-writer"
         thread = t
@@ -174,6 +188,16 @@ final class WriterThread: @unchecked Sendable {
     /// them once (`exec` would parse them for every job).
     private func process(_ batch: [Job], _ onCommit: ((SQLiteConnection) -> Void)?) {
         connection.recorded.removeAll(keepingCapacity: true)
+        let sync = fsyncs && batch.contains { $0.durable }
+        if sync != syncingNow {
+            do {
+                try connection.exec(sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
+                syncingNow = sync
+            } catch {
+                // A durable batch never commits without its fsync; a non-durable one may fsync.
+                if sync { for job in batch { job.fail(error) }; return }
+            }
+        }
         do {
             try connection.query("BEGIN IMMEDIATE")
         } catch {

@@ -6,7 +6,8 @@ import Synchronization
 
 extension SQLiteStore {
     /// Every table that holds rows of one agent (by its `agent` column), besides `agents`.
-    static let agentTables = ["inbox", "seen", "logs", "deadletter", "goals", "alarms", "identity", "tokens"]
+    static let agentTables = ["inbox", "seen", "logs", "deadletter", "goals", "alarms", "identity", "tokens",
+                                    "policies", "ledgers", "jobs", "job_stream", "journal", "sessions", "execs", "exec_output", "session_output", "programs"]
 
     public func exportAgent(_ id: String) async throws -> AgentBundle {
         try db.read { conn in
@@ -35,6 +36,7 @@ extension SQLiteStore {
             var bundle = AgentBundle(record: record, publicKey: key[1].text ?? "", secret: key[0].blob, alarms: alarms, goals: goals,
                                      inbox: inbox, deadLetters: dead, logs: logs)
             bundle.seen = seen
+            bundle.program = try conn.query("SELECT body FROM programs WHERE agent = ?", .text(id)).first?[0].blob.map { Data($0) }
             return bundle
         }
     }
@@ -62,6 +64,11 @@ extension SQLiteStore {
                            .int(r.createdAt), .int(r.tickCount), r.lastTickAt.map { .int($0) } ?? .null, r.lastTickCause.map { .text($0) } ?? .null,
                            .int(r.droppedCount), .int(r.budgetSpent), .int(Int64(b.inbox.count)), .int(0), .int(try conn.nextIncarnation()))
             try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(id), .blob(secret), .text(b.publicKey))
+            if let program = b.program {
+                let info = ProgramInfo(version: 1, bytes: Int64(program.count), sha256: ProgramLimits.sha256(program), updatedAt: r.createdAt)
+                try conn.query("INSERT INTO programs(agent, body) VALUES(?, ?)", .text(id), .blob(Array(program)))
+                try conn.query("UPDATE agents SET program = ? WHERE id = ?", .text(info.stored.description), .text(id))
+            }
             for a in b.alarms {
                 try conn.setAlarm(id, a)
                 if a.attempts > 0 { try conn.query("UPDATE alarms SET attempts = ? WHERE agent = ? AND alarm_id = ?", .int(Int64(a.attempts)), .text(id), .text(a.id)) }

@@ -47,11 +47,25 @@ extension SQLiteStore {
         if !out.isEmpty { sink.committed(out) }
     }
 
+    /// The seed of an append-only stream from its newest rows (seq, line, offset), newest first.
+    static func streamSeed(_ rows: [[SQLValue]], high: UInt64) -> FeedSeed {
+        let records = rows.reversed().map { (id: UInt64($0[0].int ?? 0), line: $0[1].text ?? "") }
+        // Nothing older is gone when the oldest record read starts the file.
+        let hasOlder = (rows.last?[2].int ?? 0) > 0
+        return FeedSeed(records: Array(records), evictedThrough: hasOlder ? (records.first.map { $0.id - 1 } ?? high) : 0, highWater: high)
+    }
+
     public func feedSeed(_ agent: String, _ source: FeedSource, limit: Int) async throws -> FeedSeed {
         try db.read { conn in
             // The high-water mark first: every record committed at or below it is visible to the
             // reads that follow, and every record committed later has a larger id.
-            let table = source == .inbox ? "inbox" : "logs"
+            let table = switch source {
+            case .inbox: "inbox"
+            case .log: "logs"
+            case .jobStream: "job_stream"
+            case .execOutput: "exec_output"
+            case .sessionOutput: "session_output"
+            }
             let high = UInt64(max(0, try conn.scalar("SELECT seq FROM sqlite_sequence WHERE name = ?", .text(table))?.int ?? 0))
             switch source {
             case .log(let log):
@@ -70,6 +84,16 @@ extension SQLiteStore {
                 // accepted after the one before the oldest pending; older ones may be gone. With
                 // none pending, any id up to the high-water mark may have been consumed.
                 return FeedSeed(records: Array(records), evictedThrough: records.first.map { $0.id - 1 } ?? high, highWater: high)
+            case .jobStream(let job):
+                return try Self.streamSeed(conn.query("SELECT seq, line, offset FROM job_stream WHERE job = ? AND agent = ? ORDER BY seq DESC LIMIT ?",
+                                                      .text(job), .text(agent), .int(Int64(limit))), high: high)
+            case .execOutput(let session, let exec):
+                return try Self.streamSeed(conn.query("SELECT seq, line, offset FROM exec_output WHERE exec = ? AND session = ? AND agent = ? "
+                                                          + "ORDER BY seq DESC LIMIT ?", .text(exec), .text(session), .text(agent), .int(Int64(limit))),
+                                           high: high)
+            case .sessionOutput(let session):
+                return try Self.streamSeed(conn.query("SELECT seq, line, offset FROM session_output WHERE session = ? AND agent = ? ORDER BY seq DESC LIMIT ?",
+                                                      .text(session), .text(agent), .int(Int64(limit))), high: high)
             }
         }
     }

@@ -16,55 +16,14 @@ extension SQLiteStore {
         let retain = options.logRetain
         let window = options.seenWindowMs
         return try await db.write { conn in
-            guard let row = try conn.query("SELECT queue_depth, lifecycle FROM agents WHERE id = ?", .text(agent)).first,
-                  let depth = row[0].int else { throw Self.notFound(agent) }
-            let paused = row[1].text == Lifecycle.paused.rawValue
-            // Remembering the id is also the duplicate check (one statement, not two); a refusal
-            // below throws, and the job's savepoint forgets it again.
-            guard try conn.remember(agent, envelope.id, at: at, window: window) else {
-                return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .duplicate), envelope: nil)
-            }
-            var appended: [LogRecord] = []
-            var dropped: Envelope?
-            if depth >= Int64(maxDepth) {
-                switch policy {
-                case .reject:
-                    throw FSError(.queueFull, "inbox is full (\(maxDepth) pending); retry later", retryAfter: 1)
-                case .deadLetter:
-                    try conn.insertDeadLetter(agent, envelope, reason: "inbox_full", at: at)
-                    appended += try conn.appendLogs(agent, [(.trace, Trace.record("dead_lettered", at: at, [
-                        "id": .string(envelope.id), "from": .string(envelope.from), "reason": "inbox_full",
-                    ]))], retain: retain)
-                    return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .deadLettered), envelope: envelope, appended: appended)
-                case .dropOldest:
-                    if let row = try conn.query("SELECT \(Self.envelopeColumns) FROM inbox WHERE agent = ? ORDER BY seq LIMIT 1", .text(agent)).first {
-                        let old = Self.decodeEnvelope(row)
-                        try conn.query("DELETE FROM inbox WHERE seq = ?", .int(old.seq))
-                        try conn.query("UPDATE agents SET queue_depth = queue_depth - 1, dropped_count = dropped_count + 1 WHERE id = ?", .text(agent))
-                        appended += try conn.appendLogs(agent, [(.trace, Trace.record("dropped", at: at, [
-                            "id": .string(old.id), "from": .string(old.from), "reason": "inbox_full",
-                        ]))], retain: retain)
-                        dropped = old
-                    }
-                }
-            }
-            try conn.query("INSERT INTO inbox(agent, env_id, sender, kind, body, sent_at) VALUES(?, ?, ?, ?, ?, ?)",
-                           .text(agent), .text(envelope.id), .text(envelope.from), .text(envelope.kind), .text(envelope.body.description),
-                           .int(envelope.sentAt))
-            var accepted = envelope
-            accepted.seq = conn.lastInsertRowID
-            try conn.query("UPDATE agents SET queue_depth = queue_depth + 1, version = version + 1 WHERE id = ?", .text(agent))
-            conn.record(.enqueued(agent: agent, accepted))
-            conn.touch(agent)
-            return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .queued), envelope: accepted, dropped: dropped, appended: appended,
-                                 paused: paused)
+            try conn.enqueue(agent, envelope, maxDepth: maxDepth, policy: policy, at: at, retain: retain, window: window)
         }
     }
 
     public func pending(_ agent: String, limit: Int) async throws -> [Envelope] {
         try db.read { conn in
-            try conn.query("SELECT \(Self.envelopeColumns) FROM inbox WHERE agent = ? ORDER BY seq LIMIT ?", .text(agent), .int(Int64(limit)))
-                .map(Self.decodeEnvelope)
+            try conn.query("SELECT \(SQLiteStore.envelopeColumns) FROM inbox WHERE agent = ? ORDER BY seq LIMIT ?", .text(agent), .int(Int64(limit)))
+                .map(SQLiteStore.decodeEnvelope)
         }
     }
 
@@ -73,10 +32,10 @@ extension SQLiteStore {
             // Head of line: an envelope backing off holds back the ones behind it, so
             // per-sender order survives retries.
             var envelopes: [Envelope] = []
-            for row in try conn.query("SELECT \(Self.envelopeColumns), not_before FROM inbox WHERE agent = ? ORDER BY seq LIMIT ?",
+            for row in try conn.query("SELECT \(SQLiteStore.envelopeColumns), not_before FROM inbox WHERE agent = ? ORDER BY seq LIMIT ?",
                                       .text(agent), .int(Int64(limit))) {
                 if (row[8].int ?? 0) > now { break }
-                envelopes.append(Self.decodeEnvelope(row))
+                envelopes.append(SQLiteStore.decodeEnvelope(row))
             }
             let alarms = try conn.query("SELECT alarm_id, due_at, every_ms, source, attempts FROM alarms WHERE agent = ? AND due_at <= ? ORDER BY due_at",
                                         .text(agent), .int(now)).map(Self.decodeAlarm)
@@ -188,5 +147,55 @@ extension SQLiteConnection {
         }
         record(.deadLettered(agent: agent, id: e.id))
         touch(agent)
+    }
+}
+
+extension SQLiteConnection {
+    /// `SQLiteStore.enqueue` inside the caller's transaction.
+    func enqueue(_ agent: String, _ envelope: Envelope, maxDepth: Int, policy: OverflowPolicy, at: Int64, retain: Int, window: Int64)
+        throws(FSError) -> EnqueueResult {
+        let conn = self
+        guard let row = try conn.query("SELECT queue_depth, lifecycle FROM agents WHERE id = ?", .text(agent)).first,
+              let depth = row[0].int else { throw SQLiteStore.notFound(agent) }
+        let paused = row[1].text == Lifecycle.paused.rawValue
+        // Remembering the id is also the duplicate check (one statement, not two); a refusal
+        // below throws, and the job's savepoint forgets it again.
+        guard try conn.remember(agent, envelope.id, at: at, window: window) else {
+            return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .duplicate), envelope: nil)
+        }
+        var appended: [LogRecord] = []
+        var dropped: Envelope?
+        if depth >= Int64(maxDepth) {
+            switch policy {
+            case .reject:
+                throw FSError(.queueFull, "inbox is full (\(maxDepth) pending); retry later", retryAfter: 1)
+            case .deadLetter:
+                try conn.insertDeadLetter(agent, envelope, reason: "inbox_full", at: at)
+                appended += try conn.appendLogs(agent, [(.trace, Trace.record("dead_lettered", at: at, [
+                    "id": .string(envelope.id), "from": .string(envelope.from), "reason": "inbox_full",
+                ]))], retain: retain)
+                return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .deadLettered), envelope: envelope, appended: appended)
+            case .dropOldest:
+                if let row = try conn.query("SELECT \(SQLiteStore.envelopeColumns) FROM inbox WHERE agent = ? ORDER BY seq LIMIT 1", .text(agent)).first {
+                    let old = SQLiteStore.decodeEnvelope(row)
+                    try conn.query("DELETE FROM inbox WHERE seq = ?", .int(old.seq))
+                    try conn.query("UPDATE agents SET queue_depth = queue_depth - 1, dropped_count = dropped_count + 1 WHERE id = ?", .text(agent))
+                    appended += try conn.appendLogs(agent, [(.trace, Trace.record("dropped", at: at, [
+                        "id": .string(old.id), "from": .string(old.from), "reason": "inbox_full",
+                    ]))], retain: retain)
+                    dropped = old
+                }
+            }
+        }
+        try conn.query("INSERT INTO inbox(agent, env_id, sender, kind, body, sent_at) VALUES(?, ?, ?, ?, ?, ?)",
+                       .text(agent), .text(envelope.id), .text(envelope.from), .text(envelope.kind), .text(envelope.body.description),
+                       .int(envelope.sentAt))
+        var accepted = envelope
+        accepted.seq = conn.lastInsertRowID
+        try conn.query("UPDATE agents SET queue_depth = queue_depth + 1, version = version + 1 WHERE id = ?", .text(agent))
+        conn.record(.enqueued(agent: agent, accepted))
+        conn.touch(agent)
+        return EnqueueResult(receipt: SendReceipt(id: envelope.id, outcome: .queued), envelope: accepted, dropped: dropped, appended: appended,
+                             paused: paused)
     }
 }

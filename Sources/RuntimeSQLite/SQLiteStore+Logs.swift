@@ -42,13 +42,18 @@ extension SQLiteConnection {
     /// `SQLiteStore.readLog` on this connection (inside the caller's transaction, if any).
     func readLog(_ agent: String, _ log: LogName, _ range: ByteRange) throws(FSError) -> FileSlice {
         guard try agentExists(agent) else { throw SQLiteStore.notFound(agent) }
+        return try readLines(in: "logs", where: "agent = ? AND log = ?", [.text(agent), .text(log.rawValue)], range)
+    }
+
+    /// `range` of a file made of the lines of `table`'s rows that match `filter` (with `args`),
+    /// each at its `offset`, a newline after each: logs and job streams. A range that begins
+    /// below the oldest row kept is answered from that row, and the slice says where it begins.
+    func readLines(in table: String, where filter: String, _ args: [SQLValue], _ range: ByteRange) throws(FSError) -> FileSlice {
         var begin = range.offset
         var from: Int64
-        if let containing = try scalar("SELECT max(offset) FROM logs WHERE agent = ? AND log = ? AND offset <= ?",
-                                            .text(agent), .text(log.rawValue), .int(range.offset))?.int {
+        if let containing = try query("SELECT max(offset) FROM \(table) WHERE \(filter) AND offset <= ?", args + [.int(range.offset)]).first?.first?.int {
             from = containing
-        } else if let oldest = try scalar("SELECT min(offset) FROM logs WHERE agent = ? AND log = ?",
-                                               .text(agent), .text(log.rawValue))?.int, oldest > range.offset {
+        } else if let oldest = try query("SELECT min(offset) FROM \(table) WHERE \(filter)", args).first?.first?.int, oldest > range.offset {
             (from, begin) = (oldest, oldest)
         } else {
             return FileSlice(Data(), at: range.offset)
@@ -56,8 +61,7 @@ extension SQLiteConnection {
         let want = range.count.map { Int(clamping: $0) } ?? Int.max
         var out = Data()
         while out.count < want {
-            let rows = try query("SELECT offset, line FROM logs WHERE agent = ? AND log = ? AND offset >= ? ORDER BY offset LIMIT 256",
-                                      .text(agent), .text(log.rawValue), .int(from))
+            let rows = try query("SELECT offset, line FROM \(table) WHERE \(filter) AND offset >= ? ORDER BY offset LIMIT 256", args + [.int(from)])
             if rows.isEmpty { break }
             for row in rows {
                 let recordOffset = row[0].int ?? 0

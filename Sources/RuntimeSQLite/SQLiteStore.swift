@@ -48,7 +48,7 @@ public final class SQLiteStore: AgentStore {
 
     static let agentColumns = """
         id, kind, config, state, lifecycle, tick_count, last_tick_at, last_tick_cause, created_at, dropped_count, budget_spent,
-        trace_bytes, trajectory_bytes, outbox_bytes, version, queue_depth, deadletter_count, incarnation
+        trace_bytes, trajectory_bytes, outbox_bytes, version, queue_depth, deadletter_count, incarnation, program
         """
 
     static func decodeAgent(_ row: [SQLValue]) -> AgentRecord {
@@ -61,21 +61,25 @@ public final class SQLiteStore: AgentStore {
         record.queueDepth = row[15].int ?? 0
         record.deadletterCount = row[16].int ?? 0
         record.incarnation = row[17].int ?? 0
+        record.program = row[18].text.flatMap { try? JSON(parsing: $0) }.flatMap(ProgramInfo.init(json:))
         return record
     }
 
     // MARK: - Agents
 
-    public func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], trace: [JSON]) async throws -> [LogRecord] {
+    public func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], program: Data?,
+                            trace: [JSON]) async throws -> [LogRecord] {
         try await db.write { conn in
             if try conn.agentExists(record.id) {
                 throw FSError(.alreadyExists, "agent '\(record.id)' already exists", path: "/agents/\(record.id)")
             }
             let incarnation = try conn.nextIncarnation()
             try conn.query("""
-                INSERT INTO agents(id, kind, config, state, lifecycle, created_at, incarnation) VALUES(?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO agents(id, kind, config, state, lifecycle, created_at, incarnation, program) VALUES(?, ?, ?, ?, ?, ?, ?, ?)
                 """, .text(record.id), .text(record.kind), .text(record.config.description), .text(record.state.description),
-                       .text(record.lifecycle.rawValue), .int(record.createdAt), .int(incarnation))
+                       .text(record.lifecycle.rawValue), .int(record.createdAt), .int(incarnation),
+                       record.program.map { .text($0.stored.description) } ?? .null)
+            if let program { try conn.query("INSERT INTO programs(agent, body) VALUES(?, ?)", .text(record.id), .blob(Array(program))) }
             try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(record.id), .blob(keys.secret), .text(keys.publicKey))
             for a in alarms { try conn.setAlarm(record.id, a) }
             for (id, body) in goals { try conn.putGoal(record.id, id, body, at: record.createdAt) }
@@ -146,6 +150,26 @@ public final class SQLiteStore: AgentStore {
             }
             for a in c.alarmsSet { try conn.setAlarm(id, a) }
             return (try conn.appendLogs(id, c.trace.map { (.trace, $0) }, retain: self.options.logRetain), c.config)
+        }
+    }
+
+    public func program(_ agent: String) async throws -> Data? {
+        try db.read { conn in
+            guard try conn.agentExists(agent) else { throw Self.notFound(agent) }
+            return try conn.query("SELECT body FROM programs WHERE agent = ?", .text(agent)).first?[0].blob.map { Data($0) }
+        }
+    }
+
+    public func putProgram(_ agent: String, _ body: Data, sha256: String, at: Int64, trace: [JSON]) async throws -> ProgramInfo {
+        try await db.write { conn in
+            guard let row = try conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id = ?", .text(agent)).first else { throw Self.notFound(agent) }
+            let info = ProgramInfo(version: (Self.decodeAgent(row).program?.version ?? 0) + 1, bytes: Int64(body.count), sha256: sha256, updatedAt: at)
+            try conn.query("INSERT INTO programs(agent, body) VALUES(?, ?) ON CONFLICT(agent) DO UPDATE SET body = excluded.body",
+                           .text(agent), .blob(Array(body)))
+            try conn.query("UPDATE agents SET program = ?, version = version + 1 WHERE id = ?", .text(info.stored.description), .text(agent))
+            conn.touch(agent)
+            _ = try conn.appendLogs(agent, trace.map { (.trace, $0) }, retain: self.options.logRetain)
+            return info
         }
     }
 

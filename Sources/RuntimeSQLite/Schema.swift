@@ -113,6 +113,139 @@ enum Schema {
         ALTER TABLE alarms ADD COLUMN scheduled_at INTEGER NOT NULL DEFAULT 0;
         UPDATE alarms SET scheduled_at = due_at;
         """,
+        // 4: compute. Policies per agent and service, the runtime's providers, one budget ledger
+        // per agent and account, jobs with their token streams, and the idempotency journal.
+        """
+        CREATE TABLE policies(
+            agent TEXT NOT NULL,
+            service TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY(agent, service)
+        ) WITHOUT ROWID;
+        CREATE TABLE providers(
+            name TEXT PRIMARY KEY,
+            body TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE ledgers(
+            agent TEXT NOT NULL,
+            account TEXT NOT NULL,
+            spent INTEGER NOT NULL DEFAULT 0,
+            reserved INTEGER NOT NULL DEFAULT 0,
+            day INTEGER NOT NULL DEFAULT 0,
+            day_spent INTEGER NOT NULL DEFAULT 0,
+            tick INTEGER NOT NULL DEFAULT 0,
+            tick_spent INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY(agent, account)
+        ) WITHOUT ROWID;
+        CREATE TABLE jobs(
+            id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            account TEXT NOT NULL,
+            state TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            request TEXT NOT NULL,
+            reserved INTEGER NOT NULL,
+            cost INTEGER,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            finished_at INTEGER,
+            error TEXT,
+            text TEXT,
+            finish_reason TEXT,
+            idem_key TEXT,
+            stream_bytes INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE INDEX jobs_agent ON jobs(agent, created_at);
+        CREATE INDEX jobs_open ON jobs(agent) WHERE state IN ('queued', 'running');
+        CREATE TABLE job_stream(
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent TEXT NOT NULL,
+            job TEXT NOT NULL,
+            offset INTEGER NOT NULL,
+            line TEXT NOT NULL
+        );
+        CREATE INDEX job_stream_job ON job_stream(job, offset);
+        CREATE INDEX job_stream_agent ON job_stream(agent);
+        CREATE TABLE journal(
+            agent TEXT NOT NULL,
+            key TEXT NOT NULL,
+            job TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY(agent, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX journal_expiry ON journal(expires_at);
+        """,
+        // 5: containers. Sessions (their files live on disk, under the sandbox provider's root),
+        // execs, and the output of each exec and of each session (every exec's, in order).
+        """
+        CREATE TABLE sessions(
+            id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            state TEXT NOT NULL,
+            limits TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER NOT NULL,
+            idle_ms INTEGER NOT NULL,
+            ended_at INTEGER,
+            error TEXT,
+            execs INTEGER NOT NULL DEFAULT 0,
+            cpu_ms INTEGER NOT NULL DEFAULT 0,
+            cost INTEGER NOT NULL DEFAULT 0,
+            output_bytes INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE INDEX sessions_agent ON sessions(agent, created_at);
+        CREATE INDEX sessions_live ON sessions(agent) WHERE state = 'running';
+        CREATE TABLE execs(
+            id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            session TEXT NOT NULL,
+            state TEXT NOT NULL,
+            argv TEXT NOT NULL,
+            limits TEXT NOT NULL,
+            reserved INTEGER NOT NULL,
+            cost INTEGER,
+            started_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            result TEXT,
+            output_bytes INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE INDEX execs_session ON execs(session, started_at);
+        CREATE INDEX execs_agent ON execs(agent);
+        CREATE INDEX execs_running ON execs(agent) WHERE state = 'running';
+        CREATE TABLE exec_output(
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent TEXT NOT NULL,
+            session TEXT NOT NULL,
+            exec TEXT NOT NULL,
+            offset INTEGER NOT NULL,
+            line TEXT NOT NULL
+        );
+        CREATE INDEX exec_output_exec ON exec_output(exec, offset);
+        CREATE INDEX exec_output_agent ON exec_output(agent);
+        CREATE INDEX exec_output_session ON exec_output(session);
+        CREATE TABLE session_output(
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent TEXT NOT NULL,
+            session TEXT NOT NULL,
+            offset INTEGER NOT NULL,
+            line TEXT NOT NULL
+        );
+        CREATE INDEX session_output_session ON session_output(session, offset);
+        CREATE INDEX session_output_agent ON session_output(agent);
+        """,
+        // 6: exec agents. The row keeps the program's metadata (status shows it; a write moves
+        // the row's version); the bytes live apart so that reading a row never loads them.
+        """
+        ALTER TABLE agents ADD COLUMN program TEXT;
+        CREATE TABLE programs(
+            agent TEXT PRIMARY KEY,
+            body BLOB NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static var version: Int { migrations.count }

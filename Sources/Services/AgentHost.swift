@@ -15,7 +15,9 @@ public protocol AgentHost: Sendable {
     /// Applies an RFC 7396 merge-patch, validated as a whole; invalid → invalid_input, unchanged.
     func patchConfig(of agent: String, _ patch: JSON) async throws
     func state(of agent: String) async throws -> JSON
-    func control(_ agent: String, _ command: ControlCommand) async throws
+    /// `from`: who asked. An agent's own `tick` while one of its ticks runs (its program
+    /// writing its own ctl) queues the next tick and returns rather than wait for it.
+    func control(_ agent: String, _ command: ControlCommand, from principal: Principal) async throws
     /// Accepts one envelope (plain text or a JSON envelope) into the inbox.
     func send(to agent: String, _ input: Data, from sender: Principal) async throws -> SendReceipt
     /// Pending envelopes, oldest first.
@@ -41,6 +43,13 @@ public protocol AgentHost: Sendable {
     func putGoal(of agent: String, id: String, _ body: JSON) async throws -> Goal
     func removeGoal(of agent: String, id: String) async throws
 
+    /// The `program` file of an exec agent; nil for agents of other kinds (they have none).
+    func programInfo(of agent: String) async throws -> ProgramFileInfo?
+    /// An exec agent's program bytes (empty before one is written).
+    func program(of agent: String) async throws -> Data
+    /// Replaces an exec agent's program (at most 1 MiB; invalid_input for other kinds).
+    func putProgram(of agent: String, _ data: Data) async throws
+
     func publicKey(of agent: String) async throws -> String
     /// BIP-340 signature over SHA-256(data), lowercase hex.
     func sign(as agent: String, _ data: Data) async throws -> String
@@ -56,6 +65,12 @@ public enum LogName: String, Sendable, CaseIterable {
 public enum FeedTopic: Hashable, Sendable {
     case log(LogName)
     case inbox, status, config, state, goals, deadletter
+    /// A compute job's `stream`.
+    case job(String)
+    /// A container exec's `output`.
+    case execOutput(session: String, exec: String)
+    /// A container session's `output`.
+    case sessionOutput(String)
 }
 
 /// `ctl` commands.

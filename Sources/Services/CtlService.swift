@@ -27,7 +27,7 @@ public struct CtlService: FileService {
             throw FSError(.invalidInput, "unknown ctl command '\(command)'; expected one of: \(known)", path: ctx.shownPath)
         }
         guard args.isEmpty else { throw FSError(.invalidInput, "ctl command '\(command)' takes no arguments", path: ctx.shownPath) }
-        try await host.control(ctx.agentID, cmd)
+        try await host.control(ctx.agentID, cmd, from: ctx.principal)
         return Data()
     }
 }

@@ -16,7 +16,7 @@ struct AgentCtl: AsyncParsableCommand {
             """,
         subcommands: [
             List.self, Create.self, Info.self, Delete.self, Send.self, Control.Tick.self, Control.Hibernate.self, Control.Wake.self,
-            Control.Pause.self, Control.Resume.self, Status.self, Logs.self, Ls.self, Cat.self, Write.self, Watch.self, Goals.self, Tokens.self, Export.self, Import.self,
+            Control.Pause.self, Control.Resume.self, Status.self, Logs.self, Ls.self, Cat.self, Write.self, Watch.self, Goals.self, Tokens.self, Export.self, Import.self, Providers.self, Containers.Run.self, Containers.Sessions.self,
         ]
     )
 
@@ -83,6 +83,9 @@ func out(_ text: String) {
 }
 
 func parseJSON(_ data: Data) throws -> JSON { try JSON(parsing: data) }
+
+/// A table column: `s` and spaces to `n` characters, or `s` and one space when longer.
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 
 /// `key: value` lines for people.
 func describe(_ json: JSON) -> String {

@@ -13,7 +13,6 @@ struct List: AsyncParsableCommand {
         let rows = try parseJSON(body).arrayValue ?? []
         var text = "ID                   KIND       STATE       TICKS\n"
         for r in rows {
-            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
             text += pad(r["id"]?.stringValue ?? "", 21) + pad(r["kind"]?.stringValue ?? "", 11) + pad(r["state"]?.stringValue ?? "", 12)
                 + "\(r["tick_count"]?.intValue ?? 0)\n"
         }
@@ -22,20 +21,92 @@ struct List: AsyncParsableCommand {
 }
 
 struct Create: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create an agent.")
+    static let configuration = CommandConfiguration(
+        abstract: "Create an agent (an exec agent with its program: --program FILE).",
+        discussion: """
+            --program FILE gives an exec agent its program (a script with a #! line, or an executable; '-' reads it \
+            from standard input): each tick runs it once in a sandbox. A program that is UTF-8 text is sent with the \
+            agent in one request, so the agent is created with its program or not at all; any other file (a binary) \
+            is written to <id>/program right after the agent is created, and if that write is refused the agent is \
+            deleted again. Replace it later with 'agentctl write <id>/program - < FILE'; read it with \
+            'agentctl cat <id>/program'.
+
+            Examples:
+              agentctl create scout --kind echo
+              agentctl create scout --kind exec --program scout.py --config scout.json
+              cat agent.sh | agentctl create helper --kind exec --program -
+            """
+    )
     @OptionGroup var connection: Connection
     @Argument(help: "Agent id: [a-z0-9][a-z0-9._-]{0,62}.") var id: String
-    @Option(help: "Kind of agent (echo, counter, ...).") var kind: String
+    @Option(help: "Kind of agent (echo, counter, exec, ...).") var kind: String
     @Option(help: "File with the JSON config ('-' for standard input).") var config: String?
+    @Option(help: "File with an exec agent's program ('-' for standard input); only with --kind exec.") var program: String?
+
+    func validate() throws {
+        if program != nil, kind != "exec" {
+            throw ValidationError("--program is for exec agents (--kind exec), not for kind '\(kind)'")
+        }
+        if config == "-", program == "-" { throw ValidationError("--config and --program cannot both read standard input") }
+        for (option, file) in [("--config", config), ("--program", program)] {
+            guard let file, file != "-" else { continue }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else {
+                throw ValidationError("cannot read the \(option) file '\(file)': no such file")
+            }
+            guard !isDirectory.boolValue, FileManager.default.isReadableFile(atPath: file) else {
+                throw ValidationError("cannot read the \(option) file '\(file)': \(isDirectory.boolValue ? "it is a directory" : "permission denied")")
+            }
+        }
+    }
+
+    /// A local file named on the command line ('-': standard input).
+    static func load(_ file: String, _ option: String) throws -> Data {
+        if file == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw FSError(.invalidInput, "cannot read the \(option) file '\(file)'")
+        }
+        return data
+    }
 
     func run() async throws {
+        let client = connection.client
         var request: [String: JSON] = ["id": .string(id), "kind": .string(kind)]
         if let config {
-            let data = config == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: config))
+            let data = try Self.load(config, "--config")
             request["config"] = try parseJSON(data)
         }
-        let body = try await connection.client.post("/agents", body: Data(JSON.object(request).description.utf8))
-        out(connection.json ? String(decoding: body, as: UTF8.self) : "created \(id) (\(kind))\n")
+        let code = try program.map { try Self.load($0, "--program") }
+        // UTF-8 text goes in the create request itself (atomic); anything else is PUT after.
+        let text = code.flatMap { String(validating: $0, as: UTF8.self) }
+        if let text { request["program"] = .string(text) }
+        var body: Data
+        var separate = code != nil && text == nil
+        do {
+            body = try await client.post("/agents", body: Data(JSON.object(request).description.utf8))
+        } catch let e as FSError where e.code == .payloadTooLarge && text != nil && code!.count <= 1 << 20 {
+            // The program fits a file (1 MiB) but, escaped as JSON, not a request: the bytes as they are.
+            request["program"] = nil
+            body = try await client.post("/agents", body: Data(JSON.object(request).description.utf8))
+            separate = true
+        }
+        if separate, let code {
+            do {
+                _ = try await client.write("/agents/\(id)/program", code, mode: .replace)
+            } catch let refused as FSError {
+                var message = "the program was refused: \(refused.message)"
+                do {
+                    try await client.remove("/agents/\(id)")
+                    message += "; agent \(id) was deleted again"
+                } catch let e as FSError {
+                    message += "; deleting agent \(id) failed too (\(e.message)): it exists without a program"
+                }
+                throw FSError(refused.code, message, path: refused.path)
+            }
+            if connection.json { body = try await client.read("/agents/\(id)/status") }
+        }
+        if connection.json { return out(String(decoding: body, as: UTF8.self)) }
+        out(code.map { "created \(id) (\(kind), program of \($0.count) bytes)\n" } ?? "created \(id) (\(kind))\n")
     }
 }
 

@@ -1,5 +1,7 @@
 import AgentHTTP
 import ArgumentParser
+import AsyncHTTPClient
+import ComputeOpenAI
 import FUSEAdapter
 import Foundation
 import Hummingbird
@@ -8,6 +10,7 @@ import Namespace
 import Prometheus
 import Runtime
 import RuntimeSQLite
+import SandboxBubblewrap
 import ServiceLifecycle
 
 @main
@@ -50,6 +53,12 @@ struct AgentD: AsyncParsableCommand {
     @Option(help: "Records kept per log (logs/trace, logs/trajectory, outbox) per agent; older ones are pruned. Reads show the retained records.")
     var logRetain = SQLiteStore.Options().logRetain
 
+    @Option(help: "Directory of the containers/ sessions' work directories; the sandbox user (uid 65534) must be able to pass through every directory above it (default: /var/lib/agentns/sandbox/<a hash of the data directory>).")
+    var sandboxRoot: String?
+
+    @Flag(help: "Run no sandbox provider: containers/ refuses sessions (503).")
+    var noSandbox = false
+
     @Flag(help: "Create an echo agent named 'demo' if it does not exist.")
     var demo = false
 
@@ -85,12 +94,75 @@ struct AgentD: AsyncParsableCommand {
         var storeOptions = SQLiteStore.Options()
         storeOptions.logRetain = logRetain
         let store = try SQLiteStore(path: dataDir + "/agentd.sqlite", options: storeOptions)
+        // Providers' HTTP traffic (OpenAI's protocol) goes through one client, shut down last.
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: OpenAIProviderFactory.httpConfiguration)
+        do {
+            try await serve(dataDir: dataDir, tokenPath: tokenPath, token: token, store: store, http: http, logger: logger)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try? await http.shutdown()
+        logger.info("stopped")
+    }
+
+    /// Work directories live outside the data directory (0700, and often under a 0700 home):
+    /// bubblewrap runs as the sandbox user and binds them by path, so every directory above them
+    /// must let that user pass. One directory per data directory, named by a hash of its path.
+    static func defaultSandboxRoot(_ dataDir: String) throws -> String {
+        let real = URL(fileURLWithPath: dataDir).resolvingSymlinksInPath().path
+        let base = "/var/lib/agentns"
+        for dir in [base, base + "/sandbox"] {
+            if mkdir(dir, 0o711) != 0 && errno != EEXIST { throw StartError("cannot make \(dir) for sandbox work directories: \(String(cString: strerror(errno))); give --sandbox-root or --no-sandbox") }
+            chmod(dir, 0o711)
+        }
+        return base + "/sandbox/" + String(FileStat.stableID(real), radix: 16)
+    }
+
+    func serve(dataDir: String, tokenPath: String, token: String, store: SQLiteStore, http: HTTPClient, logger: Logger) async throws {
         let registry = PrometheusCollectorRegistry()
-        let runtime = Runtime(store: store, metrics: PrometheusMetricsFactory(registry: registry))
+        // containers/: bubblewrap on this host, work directories under the data directory.
+        let sandbox: Bubblewrap? = noSandbox ? nil : Bubblewrap(root: try sandboxRoot ?? Self.defaultSandboxRoot(dataDir))
+        if let sandbox, !sandbox.problems.isEmpty {
+            logger.warning("containers: \(sandbox.problems.joined(separator: "; ")); sessions are refused until that is fixed")
+        }
+        // Exec agents' /n/self: one FUSE mount serving every agent's own namespace as that agent
+        // (`<mount>/<id>` is bound into the agent's sandbox), owned by the sandbox user so that
+        // the kernel applies the modes each agent's principal is shown. `.self` is no agent id.
+        let selfPath = sandbox.flatMap { $0.enforceable.isEmpty ? nil : $0.root + "/.self" }
+        let runtime = Runtime(store: store, metrics: PrometheusMetricsFactory(registry: registry), providers: OpenAIProviderFactory(http: http),
+                              sandbox: sandbox, selfMount: selfPath)
         if demo, try await store.agent("demo") == nil {
             _ = try await runtime.createAgent(id: "demo", kind: "echo")
         }
-        var services: [any Service] = [RuntimeService(runtime: runtime)]
+        // ServiceLifecycle stops services in reverse order: the self mount after the runtime,
+        // whose programs use it until they are stopped.
+        var services: [any Service] = []
+        if let selfPath, let sandbox {
+            mkdir(selfPath, 0o755)
+            // This agentd holds the data directory's lock, so whatever is mounted there is a
+            // previous agentd's (killed: its connection may not read as broken yet).
+            if SystemMounts.isMounted(selfPath) {
+                try? SystemMounts.detach(selfPath)
+                logger.warning("cleared the self mount a previous agentd left at \(selfPath)")
+            }
+            // `/<id>` is for the processes of agent <id>'s running tick only (their cgroups say
+            // so; nothing else can join them): not another sandbox, not a host process.
+            let fuse = FUSEMount(fileSystem: AgentFileSystem(client: SelfClient(runtime: runtime)), mountpoint: selfPath, allowOther: true,
+                                 owner: (sandbox.uid, sandbox.gid), ownerOnly: true, runsInline: true, admit: { pid, path in
+                                     guard let first = path.split(separator: "/").first else { return true }
+                                     return sandbox.execLabel(ofProcess: pid) == Runtime.programLabel(String(first))
+                                 })
+            do {
+                try fuse.mount()
+                runtime.selfMount(isUp: true)
+                services.append(FUSEService(mount: fuse, logger: logger) { runtime.selfMount(isUp: false) })
+            } catch let e as FSError {
+                // Containers still work; exec agents' ticks fail, saying why, until a restart mounts it.
+                logger.error("exec agents cannot run: their self mount failed: \(e.message)")
+            }
+        }
+        services.append(RuntimeService(runtime: runtime))
         if let mount {
             let fuse = FUSEMount(fileSystem: AgentFileSystem(client: runtime.client(as: .operator)), mountpoint: mount, allowOther: allowOther, runsInline: true)
             do { try fuse.mount() } catch let e as FSError { throw StartError(e.message) }
@@ -117,7 +189,6 @@ struct AgentD: AsyncParsableCommand {
         }
         try await app.runService()
         await store.close()
-        logger.info("stopped")
     }
 }
 
@@ -135,6 +206,8 @@ struct RuntimeService: Service {
 struct FUSEService: Service {
     let mount: FUSEMount
     let logger: Logger
+    /// Called once the mount has ended.
+    var ended: @Sendable () -> Void = {}
     func run() async throws {
         let status = await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
@@ -145,6 +218,7 @@ struct FUSEService: Service {
         } onCancel: {
             mount.unmount()  // the group failed (e.g. the port was taken): do not leave the mount behind
         }
+        ended()
         logger.info("FUSE mount ended", metadata: ["mountpoint": "\(mount.mountpoint)", "status": "\(status)"])
         // A service that returns would stop the whole group; agentd keeps serving HTTP.
         try? await gracefulShutdown()

@@ -2,6 +2,11 @@
 //
 //   agentns-bench [--agents N] [--rounds R] [--scale N]    run everything (default 1000, 5, 100000)
 //   agentns-bench --scheduler [--scale N]                   only the scheduler's startup-trigger figure
+//   agentns-bench --compute [--jobs N] [--per-task N]       compute jobs against direct provider calls (from the repo root)
+//   agentns-bench --containers [--sessions N] [--execs N] [--concurrent N] [--per-session N]
+//                                                           containers/ over HTTP (a real agentd, as root) against bare bwrap
+//   agentns-bench --exec [--rounds N] [--part-rounds N] [--agents N] [--messages N] [--connections N] [--threads N] [--load-rounds N]
+//                                                           exec agents' ticks (a real agentd, as root) against bare bwrap
 //   agentns-bench scale-child DB                            (internal) open a big database, report
 //   agentns-bench raw-inserts DB N                          baseline for durable sends (rows/s)
 //   agentns-bench http-ceiling PORT FILE                    Hummingbird alone: GET serves FILE, POST answers 202
@@ -225,6 +230,8 @@ if CommandLine.arguments.contains("--help") {
     print("""
         usage: agentns-bench [--agents N] [--rounds R] [--scale N]
                agentns-bench --watchers N [--ticks T]
+               agentns-bench --containers [--sessions N] [--execs N] [--concurrent N] [--per-session N]
+               agentns-bench --exec [--rounds N] [--part-rounds N] [--agents N] [--messages N] [--connections N] [--threads N] [--load-rounds N]
 
         Prints, in one run:
           ticks/s of the echo kind across N agents (send then tick, committed), median of R rounds,
@@ -234,6 +241,12 @@ if CommandLine.arguments.contains("--help") {
           and the resident memory of the whole process (measured in a child process).
         With --watchers: N SSE clients follow one agent's trace over real sockets while it ticks T
         times; prints delivered events/s and commit-to-receipt p50/p99, against 1 watcher.
+        With --containers (as root, agentd built beside it): a real agentd's containers/ over HTTP
+        against bubblewrap run directly with the provider's flags (latency, execs/s, file MB/s).
+        With --exec (as root, agentd built beside it, from the repository root for examples/echo.sh):
+        exec agents' ticks through a real agentd (send -> reply on the outbox stream, p50/p99; 100
+        agents x 10 messages, ticks/s; where a tick's time goes) against bubblewrap run directly
+        with a tick's own flags (/bin/true, and the same programs with a tick on stdin).
         """)
     exit(0)
 }
@@ -317,6 +330,31 @@ func schedulerFigure(agents n: Int) {
                median(setTimes) * 1000, median(schedulerTimes) * 1000, median(schedulerTimes) / max(median(setTimes), 1e-9)))
 }
 
+if CommandLine.arguments.contains("--compute") {
+    try await computeBench()
+    exit(0)
+}
+
+if CommandLine.arguments.contains("--containers") {
+    do {
+        try await containersBench()
+    } catch {
+        log("agentns-bench --containers: \(error)")
+        exit(1)
+    }
+    exit(0)
+}
+
+if CommandLine.arguments.contains("--exec") {
+    do {
+        try await execBench()
+    } catch {
+        log("agentns-bench --exec: \(error)")
+        exit(1)
+    }
+    exit(0)
+}
+
 if CommandLine.arguments.contains("--scheduler") {
     for n in [10_000, arg("--scale", 100_000)] { schedulerFigure(agents: n) }
     exit(0)
@@ -355,3 +393,5 @@ if scale > 0 {
 }
 
 if scale > 0 { schedulerFigure(agents: scale) }
+
+try await computeBench()

@@ -11,7 +11,9 @@ import Testing
         try await withRuntime { rt in
             _ = try await rt.createAgent(id: "scout", kind: "echo")
             let root = try await rt.op.list("/agents/scout")
-            #expect(root.map(\.name) == ["config", "ctl", "deadletter", "goals", "identity", "inbox", "logs", "mounts", "outbox", "state", "status"])
+            #expect(root.map(\.name) == ["compute", "config", "containers", "ctl", "deadletter", "goals", "identity", "inbox", "logs", "mounts", "outbox", "state", "status"])
+            #expect(try await rt.op.list("/agents/scout/compute").map(\.name) == ["jobs", "new", "policy", "providers", "usage"])
+            #expect(try await rt.op.stat("/agents/scout/compute/new").type == .call)
             #expect(try await rt.op.list("/agents/scout/logs").map(\.name) == ["trace", "trajectory"])
             #expect(try await rt.op.list("/agents/scout/identity").map(\.name) == ["pubkey", "sign", "verify"])
             #expect(try await rt.op.stat("/agents/scout/identity/sign").type == .call)

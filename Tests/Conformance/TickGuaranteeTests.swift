@@ -47,7 +47,7 @@ import Testing
                     }
                     try await group.waitForAll()
                 }
-                #expect(try await rt.drained(id, seconds: 5), "round \(round): envelopes left in a resumed agent's inbox")
+                #expect(try await rt.drained(id, seconds: 60), "round \(round): envelopes left in a resumed agent's inbox")
                 #expect(try await rt.lines(id, "outbox").count == 40)
             }
             // And while paused nothing ticks.
@@ -146,7 +146,7 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            #expect(try await rt.drained("order"))
+            #expect(try await rt.drained("order", seconds: 60))
             let seen = try await rt.stateOf("order")["seen"]!.arrayValue!
             #expect(seen.count == senders * perSender)
             for s in 0..<senders {

@@ -136,6 +136,10 @@ import Testing
                 ("/agents/a/config", .put, bearer(tokenA), .forbidden),
                 ("/agents/a/status", .put, bearer(tokenA), .forbidden),
                 ("/agents/a/logs/trace", .post, bearer(tokenA), .forbidden),
+                // Compute providers are the operator's, there or not.
+                ("/runtime/providers/", .get, bearer(tokenA), .forbidden),
+                ("/runtime/providers/p.json", .put, bearer(tokenA), .forbidden),
+                ("/runtime/providers/p.json", .delete, bearer(tokenA), .forbidden),
             ]
             for (uri, method, headers, status) in refused {
                 let r = try await client.execute(uri: uri, method: method, headers: headers, body: method == .get ? nil : "{}".buffer)

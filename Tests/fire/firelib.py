@@ -97,3 +97,55 @@ class Agentd:
 def lines(data):
     """JSON lines as objects."""
     return [json.loads(l) for l in data.decode().splitlines() if l.strip()]
+
+
+OP = object()  # "the operator's token" (call's default)
+
+
+def call(d, method, path, body=None, token=OP, timeout=30):
+    """(status, raw body) of one request; token OP is the operator's, None sends none."""
+    if token is OP:
+        token = d.token
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    elif isinstance(body, str):
+        body = body.encode()
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
+    c.request(method, path, body=body, headers={"Authorization": f"Bearer {token}"} if token else {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def js(data):
+    try:
+        return json.loads(data)
+    except ValueError:
+        return {"raw": data[:300].decode(errors="replace")}
+
+
+def short(data, n=300):
+    return data[:n].decode(errors="replace") if isinstance(data, bytes) else str(data)[:n]
+
+
+def wait_for(fn, seconds, step=0.1):
+    """fn()'s first truthy value within `seconds` (polled every `step`), else its last."""
+    deadline = time.time() + seconds
+    while True:
+        v = fn()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(step)
+
+
+def describe(pids):
+    """The first few pids with their command lines, for a failure's message."""
+    out = []
+    for p in pids[:5]:
+        try:
+            cmd = open(f"/proc/{p}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            out.append(f"{p}: {cmd[:120]}")
+        except OSError:
+            out.append(str(p))
+    return out

@@ -142,6 +142,71 @@ def confined(mount, agent):
     write_close(f"{mount}/agents/{agent}/goals/g1.json", b'{"n":1}', os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     expect_errno("write past the budget", errno.EDQUOT,
                  lambda: write_close(f"{mount}/agents/{agent}/goals/g2.json", b'{"n":2}', os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
+    # compute/: the agent reads its policy and submits jobs; the policy is the operator's.
+    policy = f"{mount}/agents/{agent}/compute/policy"
+    before = read_all(policy)
+    expect_errno("write compute/policy with an agent token", errno.EACCES, lambda: write_close(policy, b'{"limit":999999999}'))
+    if read_all(policy) == before:
+        ok("compute/policy unchanged after the refused write")
+    else:
+        fail("compute/policy unchanged", f"{before!r} -> {read_all(policy)!r}")
+    # containers/: the same, the policy the operator's.
+    policy = f"{mount}/agents/{agent}/containers/policy"
+    before = read_all(policy)
+    expect_errno("write containers/policy with an agent token", errno.EACCES, lambda: write_close(policy, b'{"max_sessions":1024}'))
+    if read_all(policy) == before:
+        ok("containers/policy unchanged after the refused write")
+    else:
+        fail("containers/policy unchanged", f"{before!r} -> {read_all(policy)!r}")
+    mode = os.stat(policy).st_mode & 0o777
+    if mode == 0o444:
+        ok("containers/policy shows mode 0444 to an agent")
+    else:
+        fail("containers/policy mode for an agent", oct(mode))
+    sessions = os.listdir(f"{mount}/agents/{agent}/containers/sessions")
+    if sessions == []:
+        ok("an agent token's mount lists its own (no) sessions")
+    else:
+        fail("an agent token's mount lists its own sessions", sessions)
+    fd = os.open(f"{mount}/agents/{agent}/compute/new", os.O_RDWR)
+    try:
+        request = b'{"model":"fixed","prompt":"from an agent token"}'
+        os.write(fd, request)
+        answer = json.loads(os.pread(fd, 4096, len(request)))
+    finally:
+        os.close(fd)
+    if str(answer.get("job_id", "")).startswith("j"):
+        ok("an agent token's mount submits a job through compute/new")
+    else:
+        fail("compute/new with an agent token", answer)
+
+
+def program(mount, agent, expected):
+    """A mount made with an exec agent's own token: its program reads as the operator wrote it,
+    shows 0444 (the agent may not write it) and every way of writing it is refused, changing nothing."""
+    path = f"{mount}/agents/{agent}/program"
+    want = read_all(expected)
+    got = read_all(path)
+    if got == want:
+        ok("the agent reads its own program, byte for byte")
+    else:
+        fail("the agent reads its own program", f"{got[:80]!r}, want {want[:80]!r}")
+    mode = os.stat(path).st_mode & 0o777
+    if mode == 0o444:
+        ok("program shows mode 0444 to its agent")
+    else:
+        fail("program mode for its agent", oct(mode))
+    expect_errno("open program for writing with the agent's token", errno.EACCES, lambda: os.open(path, os.O_WRONLY | os.O_TRUNC))
+    expect_errno("rm program with the agent's token", errno.EACCES, lambda: os.unlink(path))
+    if read_all(path) == want:
+        ok("program unchanged after the refused writes")
+    else:
+        fail("program unchanged", f"{read_all(path)[:80]!r}")
+    status = json.loads(read_all(f"{mount}/agents/{agent}/status"))
+    if (status.get("program") or {}).get("bytes") == len(want):
+        ok("the agent's status shows its program")
+    else:
+        fail("the agent's status shows its program", status.get("program"))
 
 
 def tree(root):
@@ -199,5 +264,6 @@ def unreachable(mount, agent):
 
 if __name__ == "__main__":
     check, mount, agent = sys.argv[1:4]
-    {"errnos": errnos, "calls": calls, "confined": confined, "unreachable": unreachable, "ranges": ranges}[check](mount, agent)
+    checks = {"errnos": errnos, "calls": calls, "confined": confined, "unreachable": unreachable, "ranges": ranges, "program": program}
+    checks[check](mount, agent, *sys.argv[4:])
     sys.exit(1 if failures else 0)

@@ -56,8 +56,14 @@ bodies = {
     "putGoal": b'{"aim":"walk"}',
     "sign": b"data",
     "verify": json.dumps({"pubkey": "00" * 32, "data": "x", "sig": "00" * 64}).encode(),
+    "submitJob": json.dumps({"prompt": "walk", "max_tokens": 1}).encode(),
+    "writeJobCtl": b"cancel",
+    "appendJobCtl": b"cancel",
+    "patchComputePolicy": b'{"per_job":1000}',
+    "putProvider": json.dumps({"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m"],
+                               "price": {"input": 1, "output": 1}}).encode(),
 }
-params = {"id": AGENT, "goal": "g1.json"}
+params = {"id": AGENT, "goal": "g1.json", "job": "j0", "name": "walk"}
 status, _ = call("post", "/agents", json.dumps({"id": AGENT, "kind": "echo"}).encode())
 check("setup: create agent", status == 201, status)
 

@@ -1,0 +1,144 @@
+#define _GNU_SOURCE
+#include "ans_sandbox.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int ans_openat2(int dirfd, const char *path, int flags, unsigned int mode, int no_symlinks) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (no_symlinks ? RESOLVE_NO_SYMLINKS : 0);
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+/// Whether the pid was written (the cgroup joined).
+static int write_pid(int fd, pid_t pid) {
+    char buf[24];
+    int n = 0;
+    char tmp[24];
+    if (pid == 0) tmp[n++] = '0';
+    while (pid > 0) { tmp[n++] = (char)('0' + pid % 10); pid /= 10; }
+    for (int i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    buf[n++] = '\n';
+    return write(fd, buf, (size_t)n) == n;
+}
+
+static volatile sig_atomic_t agentd_gone = 0;
+static void on_parent_death(int sig) { (void)sig; agentd_gone = 1; }
+
+/// Kills every process listed in a cgroup.procs file (a few rounds: forks race the reading).
+static void kill_listed(const char *procs_path) {
+    for (int round = 0; round < 20; round++) {
+        int fd = open(procs_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return;
+        char buf[8192];
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) return;
+        buf[n] = 0;
+        long v = 0;
+        int any = 0, in = 0;
+        for (ssize_t i = 0; i <= n; i++) {
+            if (buf[i] >= '0' && buf[i] <= '9') { v = v * 10 + (buf[i] - '0'); in = 1; }
+            else { if (in && v > 1) { kill((pid_t)v, SIGKILL); any = 1; } v = 0; in = 0; }
+        }
+        if (!any) return;
+        usleep(2000);
+    }
+}
+
+pid_t ans_spawn(const char *path, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd,
+                int keep_fd, const int *cgroup_fds, int ncgroups, long cpu_seconds, long long fsize_bytes, int uid, int gid,
+                const char *procs_path) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid > 0) return pid;
+    // The supervisor (root, the same credentials as agentd, so its parent-death signal holds; bwrap's
+    // own is cleared while it enters its user namespace): when agentd's thread dies, it kills the exec.
+    struct sigaction term;
+    memset(&term, 0, sizeof term);
+    term.sa_handler = on_parent_death;  // no SA_RESTART: waitpid returns EINTR
+    sigaction(SIGTERM, &term, NULL);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);
+    pid_t supervisor = getpid();
+    pid_t b = fork();
+    if (b < 0) _exit(126);
+    if (b > 0) {
+        syscall(SYS_close_range, 0, ~0U, 0);  // agentd's descriptors (other execs' pipes) are not its to hold
+        int st = 0;
+        for (;;) {
+            pid_t r = waitpid(b, &st, 0);
+            if (r == b) break;
+            if (r < 0 && errno != EINTR) _exit(126);
+            if (agentd_gone) {
+                kill(b, SIGKILL);
+                kill_listed(procs_path);
+            }
+        }
+        if (agentd_gone) kill_listed(procs_path);
+        if (WIFEXITED(st)) _exit(WEXITSTATUS(st));
+        _exit(128 + WTERMSIG(st));
+    }
+    parent = supervisor;
+    // The child: async-signal-safe calls only until execve.
+    term.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &term, NULL);
+    pid_t self = getpid();
+    // Never run outside the exec's groups (a group removed under us would mean no limits).
+    for (int i = 0; i < ncgroups; i++) {
+        if (!write_pid(cgroup_fds[i], self)) _exit(124);
+    }
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = 0;
+    setrlimit(RLIMIT_CORE, &rl);
+    if (cpu_seconds > 0) {
+        rl.rlim_cur = (rlim_t)cpu_seconds;
+        rl.rlim_max = (rlim_t)cpu_seconds + 1;
+        setrlimit(RLIMIT_CPU, &rl);
+    }
+    if (fsize_bytes >= 0) {
+        rl.rlim_cur = rl.rlim_max = (rlim_t)fsize_bytes;
+        setrlimit(RLIMIT_FSIZE, &rl);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    // Ignored signals stay ignored across execve (agentd ignores SIGPIPE): give the program the defaults.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGPIPE, &dfl, NULL);
+    sigaction(SIGXFSZ, &dfl, NULL);
+    sigaction(SIGXCPU, &dfl, NULL);
+    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) _exit(126);
+    if (keep_fd >= 0) {
+        if (keep_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(keep_fd, 3) < 0) _exit(126);
+        if (syscall(SYS_close_range, 4, ~0U, 0) != 0) _exit(126);  // never run with agentd's descriptors
+    } else {
+        if (syscall(SYS_close_range, 3, ~0U, 0) != 0) _exit(126);
+    }
+    if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) _exit(125);
+    // After the drop: a change of credentials clears the parent-death signal.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // the parent is already gone
+    execve(path, argv, envp);
+    _exit(127);
+}
+
+int ans_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno; }
