@@ -67,6 +67,91 @@ params = {"id": AGENT, "goal": "g1.json", "job": "j0", "name": "walk"}
 status, _ = call("post", "/agents", json.dumps({"id": AGENT, "kind": "echo"}).encode())
 check("setup: create agent", status == 201, status)
 
+
+# Every watch (a GET whose response documents text/event-stream) streams events that match the
+# schema the document gives them, with records flowing while it is read: a message sent to the
+# agent moves its status, inbox, outbox and trace. (Schemathesis checks this too, but only when a
+# fuzzed watch happens to see an event in its 2 s.)
+def watch_events(path, poke):
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=1.5)
+    conn.request("GET", path + "?watch=1", headers={"Authorization": "Bearer " + token})
+    r = conn.getresponse()
+    if r.status != 200:
+        conn.close()
+        return r.status, []
+    threading.Timer(0.2, poke).start()
+    events, current, data = [], {}, []
+    try:
+        while len(events) < 3:
+            line = r.readline()
+            if not line:
+                break
+            line = line.decode().rstrip("\n")
+            if line == "":
+                if data or current:
+                    current["data"] = "\n".join(data)
+                    current.setdefault("event", "message")
+                    events.append(current)
+                current, data = {}, []
+            elif line.startswith(":"):
+                continue
+            else:
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "data":
+                    data.append(value)
+                elif field == "retry":
+                    current[field] = int(value)
+                else:
+                    current[field] = value
+    except OSError:  # the read timed out: what came is what there is
+        pass
+    conn.close()
+    return 200, events
+
+
+def event_schema(op):
+    content = op["responses"].get("200", {})
+    if "$ref" in content:
+        content = doc["components"]["responses"][content["$ref"].split("/")[-1]]
+    media = content.get("content", {}).get("text/event-stream")
+    if media is None:
+        return None
+    schema = media.get("itemSchema", media.get("schema"))
+    if "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].split("/")[-1]]
+    return schema
+
+
+import jsonschema  # noqa: E402 (openapi-spec-validator's own dependency)
+
+WATCHED = "openapi-watch"
+status, _ = call("post", "/agents", json.dumps({"id": WATCHED, "kind": "echo"}).encode())
+check("setup: create watched agent", status == 201, status)
+seen = 0
+for path, item in doc["paths"].items():
+    op = item.get("get")
+    schema = op and event_schema(op)
+    if not schema or "{" in path.replace("{id}", ""):
+        continue
+    concrete = path.replace("{id}", WATCHED)
+    code, events = watch_events(concrete, lambda: call("post", f"/agents/{WATCHED}/inbox", b"watched"))
+    if code != 200:
+        continue
+    for e in events:
+        try:
+            jsonschema.validate(e, schema)
+            check(f"GET {path}?watch=1 event matches its schema", True)
+        except jsonschema.ValidationError as err:
+            check(f"GET {path}?watch=1 event matches its schema", False, f"{e!r}: {err.message}")
+    seen += len(events)
+check("watches streamed events to check", seen >= 4, seen)
+call("delete", "/agents/" + WATCHED)
+
 order = {"delete": 2}  # deletes last, so the agent is there for everything else
 ops = []
 for path, item in doc["paths"].items():
