@@ -258,6 +258,12 @@ public struct SSEParser: Sendable {
 extension HTTPFileClient {
     /// GET of a non-file route (`/agents`, `/agents/<id>`); returns the body.
     public func get(_ path: String, query: String = "") async throws -> Data { try await request(.GET, path, query: query).body }
+
+    /// A GET and its `Link` header, which names the next page of a paged list (`rel="next"`).
+    public func getPage(_ path: String, query: String = "") async throws -> (body: Data, link: String?) {
+        let answer = try await request(.GET, path, query: query)
+        return (answer.body, answer.headers.first(name: "Link"))
+    }
     /// POST to a non-file route (`/agents`, `/agents/<id>/tokens`); returns the body.
     public func post(_ path: String, query: String = "", body: Data? = nil) async throws -> Data {
         try await request(.POST, path, query: query, body: body).body

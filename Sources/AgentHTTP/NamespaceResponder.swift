@@ -72,9 +72,7 @@ public struct NamespaceResponder: HTTPResponder {
 
         switch (method, c.count, c.first) {
         case (.get, 1, "agents"), (.head, 1, "agents"):
-            var list = try await runtime.listAgents(limit: 100_000)
-            if case .agent(let own) = principal { list = list.filter { $0["id"]?.stringValue == own } }
-            return json(.array(list), head: method == .head)
+            return try await listAgents(request, principal: principal, head: method == .head)
         case (.post, 1, "agents"):
             guard principal == .operator else { throw FSError.denied("/agents", "only the operator may create agents") }
             let query = request.uri.queryParameters

@@ -133,9 +133,16 @@ public final class Runtime: Sendable {
 
     /// Agents in id order: `{id, kind, state, tick_count}` each.
     public func listAgents(after: String? = nil, limit: Int = 1000) async throws -> [JSON] {
-        try await store.listAgents(after: after, limit: limit).map { r in
-            .object(["id": .string(r.id), "kind": .string(r.kind), "state": .string(r.lifecycle.rawValue), "tick_count": .int64(r.tickCount)])
-        }
+        try await store.listAgents(after: after, limit: limit).map(Self.summary)
+    }
+
+    /// One agent's `{id, kind, state, tick_count}`, or nil when there is no such agent.
+    public func agentSummary(_ id: String) async throws -> JSON? {
+        try await store.agent(id).map(Self.summary)
+    }
+
+    static func summary(_ r: AgentRecord) -> JSON {
+        .object(["id": .string(r.id), "kind": .string(r.kind), "state": .string(r.lifecycle.rawValue), "tick_count": .int64(r.tickCount)])
     }
 
     func requireAgent(_ id: String) async throws -> AgentRecord {

@@ -4,19 +4,68 @@ import Foundation
 import Namespace
 
 struct List: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List agents.")
+    static let configuration = CommandConfiguration(
+        abstract: "List agents.",
+        discussion: """
+            Lists agents in id order, following GET /agents a page at a time (--page-size agents a request, \
+            1000 unless told, through its Link rel="next" header), so a node of millions of agents is listed whole, \
+            printed as it arrives. --after and --limit ask for one stretch of the list instead.
+
+            Examples:
+              agentctl list
+              agentctl list --json | jq -r '.[].id'
+              agentctl list --after scout-0999 --limit 100
+            """
+    )
     @OptionGroup var connection: Connection
+    @Option(help: "Only agents whose id sorts after this one.") var after: String?
+    @Option(help: "At most this many agents.") var limit: Int?
+    @Option(help: "Agents asked for in one request, 1 to 10000.") var pageSize = 1000
+
+    func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        guard (1...10_000).contains(pageSize) else { throw ValidationError("--page-size must be from 1 to 10000") }
+        if let after, !AgentID.isValid(after) { throw ValidationError("--after '\(after)' is not an agent id ([a-z0-9][a-z0-9._-]{0,62})") }
+    }
 
     func run() async throws {
-        let body = try await connection.client.get("/agents")
-        if connection.json { return out(String(decoding: body, as: UTF8.self)) }
-        let rows = try parseJSON(body).arrayValue ?? []
-        var text = "ID                   KIND       STATE       TICKS\n"
-        for r in rows {
-            text += pad(r["id"]?.stringValue ?? "", 21) + pad(r["kind"]?.stringValue ?? "", 11) + pad(r["state"]?.stringValue ?? "", 12)
-                + "\(r["tick_count"]?.intValue ?? 0)\n"
+        let client = connection.client
+        var cursor = after
+        var left = limit
+        var printed = 0
+        var first = true
+        while left.map({ $0 > 0 }) ?? true {
+            let size = min(left ?? pageSize, pageSize)
+            let query = "limit=\(size)" + (cursor.map { "&after=\($0)" } ?? "")
+            let answer = try await client.getPage("/agents", query: query)
+            let rows = try parseJSON(answer.body).arrayValue ?? []
+            // The heading once the first answer is in: a refusal prints nothing on standard output.
+            var text = first ? (connection.json ? "[" : "ID                   KIND       STATE       TICKS\n") : ""
+            first = false
+            for r in rows {
+                if connection.json {
+                    text += (printed == 0 ? "" : ",") + r.description
+                } else {
+                    text += pad(r["id"]?.stringValue ?? "", 21) + pad(r["kind"]?.stringValue ?? "", 11) + pad(r["state"]?.stringValue ?? "", 12)
+                        + "\(r["tick_count"]?.intValue ?? 0)\n"
+                }
+                printed += 1
+            }
+            out(text)
+            left = left.map { $0 - rows.count }
+            // The server says where the next page starts; no Link, no more agents.
+            guard let next = answer.link.flatMap(Self.nextAfter), !rows.isEmpty else { break }
+            cursor = next
         }
-        out(text)
+        if first { out(connection.json ? "[" : "ID                   KIND       STATE       TICKS\n") }
+        if connection.json { out("]\n") }
+    }
+
+    /// The `after` of a `Link: </agents?after=ID&limit=N>; rel="next"` header.
+    static func nextAfter(_ link: String) -> String? {
+        guard link.contains("rel=\"next\""), let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">"), open < close,
+              let items = URLComponents(string: String(link[link.index(after: open)..<close]))?.queryItems else { return nil }
+        return items.first { $0.name == "after" }?.value
     }
 }
 

@@ -35,6 +35,14 @@ T=$(cat "$WORK/data/token")
 expect "create" 0 "created scout (echo)" -- "$CTL" create scout --kind echo
 expect "list" 0 "ID                   KIND       STATE       TICKS
 scout                echo       active      0" -- "$CTL" list
+for a in fleet-1 fleet-2 fleet-3 fleet-4 fleet-5; do "$CTL" create "$a" --kind counter >/dev/null; done
+expect "list follows the pages" 0 "fleet-1 fleet-2 fleet-3 fleet-4 fleet-5 scout" -- sh -c "'$CTL' list --page-size 2 | awk 'NR > 1 { print \$1 }' | xargs"
+expect "list --json follows the pages" 0 "6" -- sh -c "'$CTL' list --json --page-size 4 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'"
+expect "list --after --limit" 0 "fleet-3 fleet-4" -- sh -c "'$CTL' list --after fleet-2 --limit 2 --page-size 1 | awk 'NR > 1 { print \$1 }' | xargs"
+expect "list --page-size 0 exits 2" 2 "" -- "$CTL" list --page-size 0
+curl -s -D "$WORK/headers" -o /dev/null -H "Authorization: Bearer $T" "http://127.0.0.1:$PORT/agents?limit=2"
+grep -qi '^Link: </agents?after=fleet-2&limit=2>; rel="next"' "$WORK/headers" && ok "GET /agents?limit=2 names the next page" || bad "Link header" "$(cat "$WORK/headers")"
+for a in fleet-1 fleet-2 fleet-3 fleet-4 fleet-5; do "$CTL" delete "$a" >/dev/null; done
 "$CTL" pause scout >/dev/null
 expect "send (json envelope)" 0 "queued hello-1" -- "$CTL" send scout '{"id":"hello-1","body":"hello"}'
 expect "send again is a duplicate" 0 "duplicate hello-1" -- "$CTL" send scout '{"id":"hello-1","body":"hello"}'
