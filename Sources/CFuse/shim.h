@@ -45,6 +45,8 @@ static inline int agentns_fuse_caller_pid(void) {
 }
 
 static inline void agentns_fi_set_direct_io(struct fuse_file_info *fi) { fi->direct_io = 1; fi->keep_cache = 0; }
+// Reads through the kernel's page cache: keep what it holds (keep != 0) or drop it at open.
+static inline void agentns_fi_set_page_cache(struct fuse_file_info *fi, int keep) { fi->direct_io = 0; fi->keep_cache = keep ? 1 : 0; }
 static inline void agentns_fi_set_noflush(struct fuse_file_info *fi) { fi->noflush = 1; }
 static inline void agentns_fi_set_nonseekable(struct fuse_file_info *fi) { fi->nonseekable = 1; }
 

@@ -10,6 +10,8 @@ public final class AgentFileSystem: Sendable {
     public let client: any FileClient
     /// How long a stat answered here may be reused for an open (the kernel caches it as long).
     public let attributeTimeout: Double
+    /// When reads may come from the kernel's page cache; nil: never (direct I/O on every open).
+    public let pageCache: PageCache?
 
     let handles = Mutex(HandleTable())
     let attrs = Mutex([String: CachedStat]())
@@ -17,6 +19,8 @@ public final class AgentFileSystem: Sendable {
     struct HandleTable {
         var next: UInt64 = 1
         var open: [UInt64: OpenFile] = [:]
+        /// Handles whose reads go into the page cache, with the generation they were opened at.
+        var cached: [UInt64: UInt64] = [:]
     }
 
     struct CachedStat {
@@ -24,9 +28,10 @@ public final class AgentFileSystem: Sendable {
         var at: UInt64
     }
 
-    public init(client: any FileClient, attributeTimeout: Double = 1) {
+    public init(client: any FileClient, attributeTimeout: Double = 1, pageCache: PageCache? = nil) {
         self.client = client
         self.attributeTimeout = attributeTimeout
+        self.pageCache = pageCache
     }
 
     // MARK: - Attributes and directories
@@ -38,7 +43,9 @@ public final class AgentFileSystem: Sendable {
             stat.size = Int64(await file.pendingCount)
             return stat
         }
+        let generation = pageCache?.beginAttributes(path)
         let stat = try await client.stat(path)
+        pageCache?.endAttributes(path, generation)
         remember(path, stat)
         return stat
     }
@@ -83,7 +90,10 @@ public final class AgentFileSystem: Sendable {
 
     /// Release of a handle that `isReadOnly`: just forgets it.
     public func releaseReadOnly(_ handle: UInt64) {
-        _ = handles.withLock { $0.open.removeValue(forKey: handle) }
+        handles.withLock { table in
+            table.open.removeValue(forKey: handle)
+            table.cached.removeValue(forKey: handle)
+        }
     }
 
     /// O_CREAT of a file that does not exist: committed (or refused) on flush or close.
@@ -96,7 +106,27 @@ public final class AgentFileSystem: Sendable {
     }
 
     public func read(_ handle: UInt64, offset: Int64, count: Int) async throws -> Data {
-        try await file(handle, or: "read").read(offset: offset, count: count)
+        let (file, generation) = try handles.withLock { table throws(FSError) in
+            guard let file = table.open[handle] else { throw FSError(.invalidInput, "read on a handle that is not open") }
+            return (file, table.cached[handle])
+        }
+        if let generation { pageCache?.served(file.path, generation: generation) }
+        return try await file.read(offset: offset, count: count)
+    }
+
+    /// How a handle just opened reads: through the page cache only when it was opened
+    /// read-only, there is a PageCache, and it says the kernel's view of the file is current.
+    public func cacheMode(_ handle: UInt64) -> PageCache.Mode {
+        guard let pageCache else { return .direct }
+        return handles.withLock { table in
+            guard let file = table.open[handle], !file.flags.contains(.write) else { return .direct }
+            let mode = pageCache.openMode(file.path)
+            switch mode {
+            case .keep(let g), .fill(let g): table.cached[handle] = g
+            case .direct: break
+            }
+            return mode
+        }
     }
 
     /// Buffers the bytes; they are committed on flush or close. Offsets are not honoured: a
@@ -121,7 +151,10 @@ public final class AgentFileSystem: Sendable {
 
     /// The last close: anything still pending is committed, the handle is gone.
     public func release(_ handle: UInt64) async throws {
-        let file = handles.withLock { $0.open.removeValue(forKey: handle) }
+        let file = handles.withLock { table in
+            table.cached.removeValue(forKey: handle)
+            return table.open.removeValue(forKey: handle)
+        }
         guard let file else { return }
         try await file.close()
     }

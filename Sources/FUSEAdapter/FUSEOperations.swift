@@ -15,14 +15,16 @@ enum FUSEOperations {
                 // Inode numbers are the stable hash of the path (FileStat.id).
                 cfg.pointee.use_ino = 1
                 cfg.pointee.readdir_ino = 1
-                // Content is never cached (direct I/O on every open); attributes and names for
-                // as long as the file system's attribute timeout, and misses not at all.
+                // Content is cached only where the file system's PageCache says so, open by
+                // open (direct I/O otherwise); attributes and names for as long as the file
+                // system's attribute timeout, and misses not at all.
                 let timeout = FUSEOperations.mounted()?.fileSystem.attributeTimeout ?? 1
                 cfg.pointee.attr_timeout = timeout
                 cfg.pointee.entry_timeout = timeout
                 cfg.pointee.negative_timeout = 0
-                cfg.pointee.direct_io = 1
+                cfg.pointee.direct_io = 0
                 cfg.pointee.kernel_cache = 0
+                cfg.pointee.auto_cache = 0
                 cfg.pointee.hard_remove = 1
             }
             return agentns_fuse_private_data()
@@ -59,7 +61,11 @@ enum FUSEOperations {
             let flags = fi.pointee.flags
             let opened: (UInt64) -> Int32 = { handle in
                 fi.pointee.fh = handle
-                agentns_fi_set_direct_io(fi)
+                switch m.fileSystem.cacheMode(handle) {
+                case .direct: agentns_fi_set_direct_io(fi)
+                case .keep: agentns_fi_set_page_cache(fi, 1)
+                case .fill: agentns_fi_set_page_cache(fi, 0)
+                }
                 // A read-only handle has nothing to commit: spare close(2) the FLUSH round trip.
                 if m.fileSystem.isReadOnly(handle) { agentns_fi_set_noflush(fi) }
                 return 0

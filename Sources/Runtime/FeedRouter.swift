@@ -21,7 +21,28 @@ final class FeedRouter: ChangeSink {
 
     func followsRow(of agent: String) -> Bool { feeds.followsRow(of: agent) }
 
+    /// Told the agents each commit changed, on the writer before its writers resume (an
+    /// in-process FUSE mount's page cache, agentd's change stream).
+    private let observers = Mutex<[UInt64: @Sendable (Set<String>) -> Void]>([:])
+    private let observed = Atomic<Int>(0)
+    private let nextObserver = Atomic<UInt64>(1)
+
+    func observe(_ observer: @escaping @Sendable (Set<String>) -> Void) -> UInt64 {
+        let id = nextObserver.wrappingAdd(1, ordering: .relaxed).oldValue
+        observers.withLock { $0[id] = observer }
+        observed.add(1, ordering: .releasing)
+        return id
+    }
+
+    func unobserve(_ id: UInt64) {
+        if observers.withLock({ $0.removeValue(forKey: id) }) != nil { observed.subtract(1, ordering: .releasing) }
+    }
+
     func committed(_ changes: [StoreChange]) {
+        if observed.load(ordering: .acquiring) > 0 {
+            let agents = Set(changes.map(\.agent))
+            if !agents.isEmpty { for observer in observers.withLock({ Array($0.values) }) { observer(agents) } }
+        }
         for change in changes { route(change) }
         // Unwatched feeds keep filling with records; look at their total now and then.
         if deliveries.wrappingAdd(1, ordering: .relaxed).newValue % 256 == 0 { feeds.sweepIdle() }
@@ -54,6 +75,7 @@ final class FeedRouter: ChangeSink {
             feeds.publish(Key(agent: agent, topic: .execOutput(session: session, exec: exec)), event: "record", data: line, id: UInt64(seq))
         case .sessionOutput(let agent, let session, let seq, let line):
             feeds.publish(Key(agent: agent, topic: .sessionOutput(session)), event: "record", data: line, id: UInt64(seq))
+        case .touched: break
         case .agentDeleted(let agent):
             feeds.end(agent: agent, reason: "the agent was deleted")
         }

@@ -131,6 +131,14 @@ public final class Runtime: Sendable {
         engine.alarmsChanged()
     }
 
+    /// Calls `observer` with the agents whose files each commit changed (any of them), on the
+    /// store's writer, in commit order, before the commit's writers are resumed: whatever it
+    /// does is done before the change is acknowledged. It must be quick and must not block.
+    /// Returns the id `stopObservingChanges` takes.
+    public func observeChanges(_ observer: @escaping @Sendable (Set<String>) -> Void) -> UInt64 { router.observe(observer) }
+
+    public func stopObservingChanges(_ id: UInt64) { router.unobserve(id) }
+
     /// Agents in id order: `{id, kind, state, tick_count}` each.
     public func listAgents(after: String? = nil, limit: Int = 1000) async throws -> [JSON] {
         try await store.listAgents(after: after, limit: limit).map(Self.summary)

@@ -18,6 +18,9 @@ public enum StoreChange: Sendable, Equatable {
     /// The agent's row as the commit left it; sent only for agents the sink follows
     /// (`ChangeSink.followsRow`), once per commit however many writes touched it.
     case row(AgentRecord)
+    /// The agent's row changed in this commit, for an agent the sink does not follow (those it
+    /// follows get `.row`); once per commit.
+    case touched(String)
     case agentDeleted(String)
     /// A line appended to a compute job's `stream`; `seq` is its id.
     case jobStreamed(agent: String, job: String, seq: Int64, line: String)
@@ -25,6 +28,19 @@ public enum StoreChange: Sendable, Equatable {
     case execOutput(agent: String, session: String, exec: String, seq: Int64, line: String)
     /// A line appended to a container session's `output` (every exec's, in order).
     case sessionOutput(agent: String, session: String, seq: Int64, line: String)
+}
+
+extension StoreChange {
+    /// The agent whose files the change changed.
+    public var agent: String {
+        switch self {
+        case .logged(let a, _), .enqueued(let a, _), .deadLettered(let a, _), .deadLetterRemoved(let a, _), .goalPut(let a, _, _),
+             .goalRemoved(let a, _), .jobStreamed(let a, _, _, _), .execOutput(let a, _, _, _, _), .sessionOutput(let a, _, _, _):
+            return a
+        case .row(let r): return r.id
+        case .touched(let a), .agentDeleted(let a): return a
+        }
+    }
 }
 
 /// Where a store sends what each commit changed. Called on the store's writer, in commit order:

@@ -35,7 +35,11 @@ extension SQLiteStore {
             }
         }
         let generation = db.writer.generation.load(ordering: .acquiring)
-        for agent in touched where sink.followsRow(of: agent) {
+        for agent in touched {
+            guard sink.followsRow(of: agent) else {
+                out.append(.touched(agent))
+                continue
+            }
             guard let row = try? conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id = ?", .text(agent)).first else { continue }
             let record = Self.decodeAgent(row)
             out.append(.row(record))

@@ -65,6 +65,9 @@ struct AgentD: AsyncParsableCommand {
     @Option(help: "Also mount the namespace with FUSE at this directory, in process, as the operator.")
     var mount: String?
 
+    @Flag(help: "With --mount: read every file from the runtime (direct I/O), never from the kernel's page cache.")
+    var noCache = false
+
     @Flag(help: "With --mount: let other users read the mount's world-readable files (needs user_allow_other in /etc/fuse.conf unless root). The kernel checks the modes: only the mount's owner and root write, call, create or remove.")
     var allowOther = false
 
@@ -164,7 +167,12 @@ struct AgentD: AsyncParsableCommand {
         }
         services.append(RuntimeService(runtime: runtime))
         if let mount {
-            let fuse = FUSEMount(fileSystem: AgentFileSystem(client: runtime.client(as: .operator)), mountpoint: mount, allowOther: allowOther, runsInline: true)
+            // Unchanged documents are read from the kernel's page cache: every commit moves the
+            // generation of the agents it changed before it is acknowledged (docs/performance.md).
+            let cache = noCache ? nil : PageCache()
+            if let cache { _ = runtime.observeChanges { cache.changed(agents: $0) } }
+            let fuse = FUSEMount(fileSystem: AgentFileSystem(client: runtime.client(as: .operator), pageCache: cache), mountpoint: mount,
+                                 allowOther: allowOther, runsInline: true)
             do { try fuse.mount() } catch let e as FSError { throw StartError(e.message) }
             services.append(FUSEService(mount: fuse, logger: logger))
         }
