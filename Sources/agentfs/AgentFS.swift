@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 import NIOCore
 import Namespace
+import Synchronization
 
 @main
 struct AgentFS: AsyncParsableCommand {
@@ -53,8 +54,11 @@ struct Mount: AsyncParsableCommand {
     @Flag(help: "Let other users read the mount's world-readable files (needs user_allow_other in /etc/fuse.conf unless root). The kernel checks the modes: only the mount's owner and root write, call, create or remove.")
     var allowOther = false
 
-    @Option(help: "Seconds the kernel may cache names and attributes (file contents are never cached).")
+    @Option(help: "Seconds the kernel may cache names and attributes.")
     var attrTimeout = 1.0
+
+    @Flag(help: "Read every file from agentd (direct I/O), never from the kernel's page cache. Without it, unchanged status, config and goal files are read from the page cache while agentd's change stream (GET /agents?watch=1) is connected, and changed ones are re-read once agentd says so (typically within milliseconds; see docs/performance.md).")
+    var noCache = false
 
     @Option(help: "Seconds before a request to agentd is given up with EIO.")
     var timeout = 10
@@ -98,7 +102,12 @@ struct Mount: AsyncParsableCommand {
             try spawnBackground()
             return
         }
-        let mount = FUSEMount(fileSystem: AgentFileSystem(client: client, attributeTimeout: attrTimeout), mountpoint: dir, allowOther: allowOther)
+        // Until the change stream is connected (and whenever it is not) every open is direct.
+        let cache = noCache ? nil : PageCache(suspended: true)
+        let feed = cache.map { ChangeFeed.follow(client, into: $0) }
+        defer { feed?.cancel() }
+        let mount = FUSEMount(fileSystem: AgentFileSystem(client: client, attributeTimeout: attrTimeout, pageCache: cache),
+                              mountpoint: dir, allowOther: allowOther)
         do { try mount.mount() } catch let e as FSError { throw Failure("\(e.message)") }
         let signals = SignalHandlers([SIGINT, SIGTERM, SIGHUP]) { mount.unmount() }
         print("agentfs: \(url) mounted on \(mount.mountpoint)")
@@ -188,4 +197,70 @@ final class SignalHandlers: @unchecked Sendable {  // sources are set once; canc
 struct Failure: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
+}
+
+/// Keeps a remote mount's page cache fresh from agentd's change stream, `GET /agents?watch=1`:
+/// each `changed` event moves that agent's generation. The stream's first event is a `reset`,
+/// sent once agentd is following the commits for it; only then does caching start, and it stops
+/// (every open direct) the moment the stream is lost, until a new one has begun the same way.
+/// agentd writes a keep-alive at least every 2 s, and a stream silent for 12 s counts as lost.
+enum ChangeFeed {
+    static func follow(_ client: HTTPFileClient, into cache: PageCache) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                do {
+                    let body = try await client.open("/agents", after: nil)
+                    var parser = SSEParser()
+                    var started = false
+                    let watchdog = Watchdog(seconds: 12) { cache.suspend(true) }
+                    defer { watchdog.cancel() }
+                    for try await buffer in body {
+                        watchdog.pet()
+                        for record in parser.feed(Array(buffer.readableBytesView)) {
+                            switch record.event {
+                            case "changed" where started: cache.changed(agents: CollectionOfOne(record.data))
+                            case "reset" where !started:
+                                started = true
+                                cache.suspend(false)
+                            case "reset": cache.changedAll()
+                            default: break
+                            }
+                        }
+                        if watchdog.expired { break }
+                    }
+                } catch {}
+                cache.suspend(true)
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+}
+
+/// Calls `expire` once when `pet` has not been called for `seconds`.
+final class Watchdog: Sendable {
+    final class State: Sendable {
+        let last = Mutex<(at: UInt64, expired: Bool)>((DispatchTime.now().uptimeNanoseconds, false))
+    }
+
+    let state = State()
+    let task: Task<Void, Never>
+
+    init(seconds: Double, expire: @escaping @Sendable () -> Void) {
+        let state = self.state
+        task = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                let fire = state.last.withLock { s -> Bool in
+                    guard !s.expired, DispatchTime.now().uptimeNanoseconds &- s.at > UInt64(seconds * 1e9) else { return false }
+                    s.expired = true
+                    return true
+                }
+                if fire { expire() }
+            }
+        }
+    }
+
+    func pet() { state.last.withLock { $0.at = DispatchTime.now().uptimeNanoseconds } }
+    var expired: Bool { state.last.withLock { $0.expired } }
+    func cancel() { task.cancel() }
 }
