@@ -2,6 +2,8 @@
 SWIFT ?= swift
 DATA ?= $(CURDIR)/.data
 LOCAL_MODEL ?= 1
+# make soak MINUTES=120: the soak's length.
+MINUTES ?= 30
 
 .PHONY: deps build run demo test soak bench bench-http bench-fuse bench-model bench-containers bench-exec clean
 
@@ -32,6 +34,7 @@ test: deps
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/cli_test.sh
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh remote
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/shell/fuse_test.sh inprocess
+	python3 Tests/fire/page_cache.py --bin $$($(SWIFT) build --show-bin-path) --rounds 10000 --remote-rounds 1000
 	python3 Tests/fire/log_retention.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/local_model.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/hostile_http.py --bin $$($(SWIFT) build --show-bin-path)
@@ -62,7 +65,7 @@ soak: deps
 	$(SWIFT) build -c release
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build -c release --show-bin-path) --rounds 100
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build -c release --show-bin-path) --rounds 10 --via fuse --senders 16
-	python3 Tests/fire/soak.py --bin $$($(SWIFT) build -c release --show-bin-path) --minutes 30
+	python3 Tests/fire/soak.py --bin $$($(SWIFT) build -c release --show-bin-path) --minutes $(MINUTES)
 
 # Benchmarks in release mode; prints figures and ratios against baselines measured in the same run.
 bench: deps

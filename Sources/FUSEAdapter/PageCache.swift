@@ -48,6 +48,9 @@ public final class PageCache: Sendable {
     }
 
     let state = Mutex(State())
+    /// Read-only opens of cacheable files so far, by mode: keep, fill, direct.
+    let opens = Mutex<(keep: Int, fill: Int, direct: Int)>((0, 0, 0))
+    public var openCounts: (keep: Int, fill: Int, direct: Int) { opens.withLock { $0 } }
     /// Bounds on the tables: past them, everything counts as changed now and they start over.
     static let maxAgents = 65_536
     static let maxFiles = 65_536
@@ -119,7 +122,7 @@ public final class PageCache: Sendable {
     /// How a read-only open of `path` reads.
     public func openMode(_ path: String) -> Mode {
         guard let agent = Self.cacheableAgent(path) else { return .direct }
-        return state.withLock { s in
+        let mode = state.withLock { s -> Mode in
             guard !s.suspended, let file = s.files[path] else { return .direct }
             let now = Self.generation(s, agent)
             guard file.attrs == now else { return .direct }
@@ -127,6 +130,14 @@ public final class PageCache: Sendable {
             s.files[path]?.filled = now
             return .fill(now)
         }
+        opens.withLock { c in
+            switch mode {
+            case .keep: c.keep += 1
+            case .fill: c.fill += 1
+            case .direct: c.direct += 1
+            }
+        }
+        return mode
     }
 
     /// A read served by a handle opened at `generation` goes into the page cache: pages of an

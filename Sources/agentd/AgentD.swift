@@ -227,7 +227,11 @@ struct FUSEService: Service {
             mount.unmount()  // the group failed (e.g. the port was taken): do not leave the mount behind
         }
         ended()
-        logger.info("FUSE mount ended", metadata: ["mountpoint": "\(mount.mountpoint)", "status": "\(status)"])
+        var metadata: Logger.Metadata = ["mountpoint": "\(mount.mountpoint)", "status": "\(status)"]
+        if let c = mount.fileSystem.pageCache?.openCounts {
+            metadata["page_cache_opens"] = "keep \(c.keep), fill \(c.fill), direct \(c.direct)"
+        }
+        logger.info("FUSE mount ended", metadata: metadata)
         // A service that returns would stop the whole group; agentd keeps serving HTTP.
         try? await gracefulShutdown()
     }

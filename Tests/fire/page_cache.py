@@ -138,6 +138,52 @@ def in_process(args, no_cache):
         subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
 
 
+def sse_events(d, token, seconds, during):
+    """(event, data) pairs of GET /agents?watch=1 read for `seconds` while `during()` runs."""
+    import socket
+    import threading
+    sock = socket.create_connection(("127.0.0.1", d.port), timeout=seconds)
+    sock.sendall(f"GET /agents?watch=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    raw = b""
+    threading.Timer(0.3, during).start()
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        raw += chunk
+    sock.close()
+    events, event = [], None
+    for line in raw.decode(errors="replace").splitlines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event:
+            events.append((event, line[6:]))
+            event = None
+    return events
+
+
+def change_stream(d):
+    http = Conn(d)
+    d.create("b")
+    st, body = http("POST", "/agents/a/tokens")
+    token = json.loads(body)["token"]
+
+    def poke():
+        for _ in range(3):
+            http2 = Conn(d)
+            http2("POST", "/agents/b/tick")
+            http2("POST", "/agents/a/tick")
+    op = sse_events(d, d.token, 1.5, poke)
+    check("change stream: a reset first, then changed events", op[:1] == [("reset", "")] and ("changed", "a") in op and ("changed", "b") in op, op[:8])
+    own = sse_events(d, token, 1.5, poke)
+    check("change stream: an agent's token is told of its own agent only",
+          own[:1] == [("reset", "")] and ("changed", "a") in own and all(e == ("changed", "a") for e in own[1:]), own[:8])
+
+
 def remote(args):
     work = tempfile.mkdtemp(prefix="agentns-pagecache-remote-")
     mnt = os.path.join(work, "m")
@@ -170,6 +216,7 @@ def remote(args):
         print(f"     remote: {len(lags)} rounds, staleness after an acknowledged write p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
         check("remote: every write is seen within 5 s, and unchanged reads never go back", stale_after == 0, f"{stale_after} stale")
         check(f"remote: p99 staleness {p99:.1f} ms <= 100 ms", p99 <= 100)
+        change_stream(d)
     finally:
         subprocess.run([f"{args.bin}/agentfs", "unmount", mnt], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         d.stop()

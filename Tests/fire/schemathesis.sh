@@ -31,7 +31,7 @@ call -X POST "$A" -d '{"id":"sbx-new","kind":"echo"}' >/dev/null
 # A watch stays open: it is read for 2 s (the default, 10 s, made the streams most of the run).
 cat >"$WORK/schemathesis.toml" <<EOF
 [[operations]]
-include-path-regex = '/(status|output|inbox|outbox|logs/trace|stream)\$'
+include-path-regex = '(/(status|output|inbox|outbox|logs/trace|stream)|^/agents)\$'
 request-timeout = 2
 EOF
 if S=$(call -X POST "$A/sbx/containers/new" -d '{"files":{"main.py":"print(6*7)"}}' | field session_id 2>/dev/null); then
