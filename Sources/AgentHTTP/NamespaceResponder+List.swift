@@ -159,10 +159,10 @@ final class ChangeQueue: Sendable {
 
     /// On the store's writer: quick, never blocks.
     func add(_ agents: Set<String>) {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if s.closed { return nil }
+        if let only, !agents.contains(only) { return }
+        update { s in
+            if s.closed { return }
             if let only {
-                guard agents.contains(only) else { return nil }
                 s.pending.insert(only)
             } else if !s.reset {
                 s.pending.formUnion(agents)
@@ -171,25 +171,18 @@ final class ChangeQueue: Sendable {
                     s.reset = true
                 }
             }
-            defer { s.waiter = nil }
-            return s.waiter
         }
-        waiter?.resume()
     }
 
     /// Wakes the stream for a keep-alive comment.
-    func wake() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.woken = true
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume()
-    }
+    func wake() { update { $0.woken = true } }
 
-    func close() {
+    func close() { update { $0.closed = true } }
+
+    /// Changes the state and resumes the stream if it waits.
+    private func update(_ change: (inout State) -> Void) {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.closed = true
+            change(&s)
             defer { s.waiter = nil }
             return s.waiter
         }

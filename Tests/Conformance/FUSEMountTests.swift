@@ -12,22 +12,25 @@ import Testing
 @Suite(.serialized) struct FUSEMountTests {
     /// Runs `body` with the runtime mounted at a fresh directory, then unmounts.
     func withMount(_ body: @escaping @Sendable (Runtime, String) async throws -> Void) async throws {
-        try await withRuntime { rt in
-            let dir = try TestRuntime.temporaryDirectory("agentns-mnt")
-            let mount = FUSEMount(fileSystem: AgentFileSystem(client: rt.op), mountpoint: dir, runsInline: true, report: { _ in })
-            try mount.mount()
-            let loop = Task { await mount.run() }
-            defer { try? FileManager.default.removeItem(atPath: dir) }
-            do {
-                try await body(rt, dir)
-            } catch {
-                mount.unmount()
-                _ = await loop.value
-                throw error
-            }
+        try await withRuntime { rt in try await Self.mounted(AgentFileSystem(client: rt.op)) { dir in try await body(rt, dir) } }
+    }
+
+    /// Mounts `fileSystem` (in process, as agentd does) at a fresh directory for `body`, then unmounts.
+    static func mounted(_ fileSystem: AgentFileSystem, _ body: (String) async throws -> Void) async throws {
+        let dir = try TestRuntime.temporaryDirectory("agentns-mnt")
+        let mount = FUSEMount(fileSystem: fileSystem, mountpoint: dir, runsInline: true, report: { _ in })
+        try mount.mount()
+        let loop = Task { await mount.run() }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            try await body(dir)
+        } catch {
             mount.unmount()
             _ = await loop.value
+            throw error
         }
+        mount.unmount()
+        _ = await loop.value
     }
 
     /// Runs blocking file system calls on a thread of their own (never on the Swift pool, whose

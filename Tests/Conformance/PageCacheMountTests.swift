@@ -34,26 +34,11 @@ final class CountingClient: FileClient {
 @Suite(.serialized) struct PageCacheMountTests {
     func withMount(cache: Bool = true, _ body: @escaping @Sendable (Runtime, String, CountingClient) async throws -> Void) async throws {
         try await withRuntime { rt in
-            let dir = try TestRuntime.temporaryDirectory("agentns-pc")
             let client = CountingClient(rt.op)
             let pageCache = cache ? PageCache() : nil
             let observer = pageCache.map { pc in rt.observeChanges { pc.changed(agents: $0) } }
-            let mount = FUSEMount(fileSystem: AgentFileSystem(client: client, pageCache: pageCache), mountpoint: dir, runsInline: true, report: { _ in })
-            try mount.mount()
-            let loop = Task { await mount.run() }
-            defer {
-                if let observer { rt.stopObservingChanges(observer) }
-                try? FileManager.default.removeItem(atPath: dir)
-            }
-            do {
-                try await body(rt, dir, client)
-            } catch {
-                mount.unmount()
-                _ = await loop.value
-                throw error
-            }
-            mount.unmount()
-            _ = await loop.value
+            defer { if let observer { rt.stopObservingChanges(observer) } }
+            try await FUSEMountTests.mounted(AgentFileSystem(client: client, pageCache: pageCache)) { dir in try await body(rt, dir, client) }
         }
     }
 
