@@ -20,7 +20,7 @@ public final class AgentFileSystem: Sendable {
         var next: UInt64 = 1
         var open: [UInt64: OpenFile] = [:]
         /// Handles whose reads go into the page cache, with the generation they were opened at.
-        var cached: [UInt64: UInt64] = [:]
+        var cached: [UInt64: PageCache.Mode] = [:]
     }
 
     struct CachedStat {
@@ -110,7 +110,7 @@ public final class AgentFileSystem: Sendable {
             guard let file = table.open[handle] else { throw FSError(.invalidInput, "read on a handle that is not open") }
             return (file, table.cached[handle])
         }
-        if let generation { pageCache?.served(file.path, generation: generation) }
+        if let generation { pageCache?.served(file.path, mode: generation) }
         return try await file.read(offset: offset, count: count)
     }
 
@@ -122,7 +122,7 @@ public final class AgentFileSystem: Sendable {
             guard let file = table.open[handle], !file.flags.contains(.write) else { return .direct }
             let mode = pageCache.openMode(file.path)
             switch mode {
-            case .keep(let g), .fill(let g): table.cached[handle] = g
+            case .keep, .fill: table.cached[handle] = mode
             case .direct: break
             }
             return mode
@@ -136,7 +136,10 @@ public final class AgentFileSystem: Sendable {
     public func write(_ handle: UInt64, _ data: Data) async throws -> Int {
         let file = try file(handle, or: "write")
         try await file.write(data)
-        if Self.isControl(file.path) { try await file.flush() }
+        if Self.isControl(file.path) {
+            try await file.flush()
+            pageCache?.committed(file.path)
+        }
         return data.count
     }
 
@@ -146,6 +149,7 @@ public final class AgentFileSystem: Sendable {
     public func flush(_ handle: UInt64) async throws {
         let file = try file(handle, or: "flush")
         try await file.flush()
+        if file.flags.contains(.write) { pageCache?.committed(file.path) }
         forget(file.path)
     }
 
@@ -157,6 +161,7 @@ public final class AgentFileSystem: Sendable {
         }
         guard let file else { return }
         try await file.close()
+        if file.flags.contains(.write) { pageCache?.committed(file.path) }
     }
 
     /// truncate(2) or ftruncate(2) to zero on a file the principal may write: the next commit
@@ -172,6 +177,7 @@ public final class AgentFileSystem: Sendable {
     public func unlink(_ path: String) async throws {
         forget(path)
         try await client.remove(path)
+        pageCache?.committed(path)
     }
 
     public var openHandles: Int { handles.withLock { $0.open.count } }

@@ -127,7 +127,8 @@ public final class PageCache: Sendable {
             let now = Self.generation(s, agent)
             guard file.attrs == now else { return .direct }
             if file.filled == now { return .keep(now) }
-            s.files[path]?.filled = now
+            // Not marked filled yet: only a read on this handle shows that the kernel has
+            // dropped the old pages (at this open) and is taking its bytes (`served`).
             return .fill(now)
         }
         opens.withLock { c in
@@ -140,11 +141,25 @@ public final class PageCache: Sendable {
         return mode
     }
 
-    /// A read served by a handle opened at `generation` goes into the page cache: pages of an
-    /// older handle make the cache's content mixed, so it is not kept at the next open.
-    public func served(_ path: String, generation: UInt64) {
+    /// A read served by a handle opened as `mode` goes into the page cache. A `fill` handle's
+    /// read comes after the kernel dropped the old pages at its open: from then on the pages are
+    /// of its generation. A `keep` handle of another generation than the pages' makes them mixed,
+    /// so they are not kept at the next open.
+    public func served(_ path: String, mode: Mode) {
         state.withLock { s in
-            if s.files[path]?.filled != generation { s.files[path]?.filled = nil }
+            switch mode {
+            case .fill(let g): s.files[path]?.filled = g
+            case .keep(let g): if s.files[path]?.filled != g { s.files[path]?.filled = nil }
+            case .direct: break
+            }
         }
+    }
+
+    /// The mount itself committed a change to `path` (a write, a ctl command, a remove): the
+    /// agent's files are changed for this mount at once, without waiting for the change stream.
+    public func committed(_ path: String) {
+        let c = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard c.count >= 3, c[0].isEmpty, c[1] == "agents", !c[2].isEmpty else { return }
+        changed(agents: CollectionOfOne(String(c[2])))
     }
 }

@@ -40,7 +40,10 @@ extension SQLiteStore {
                 out.append(.touched(agent))
                 continue
             }
-            guard let row = try? conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id = ?", .text(agent)).first else { continue }
+            guard let row = try? conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id = ?", .text(agent)).first else {
+                out.append(.touched(agent))  // its files still changed
+                continue
+            }
             let record = Self.decodeAgent(row)
             out.append(.row(record))
             rows.withLock { cache in

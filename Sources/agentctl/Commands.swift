@@ -38,7 +38,8 @@ struct List: AsyncParsableCommand {
             let size = min(left ?? pageSize, pageSize)
             let query = "limit=\(size)" + (cursor.map { "&after=\($0)" } ?? "")
             let answer = try await client.getPage("/agents", query: query)
-            let rows = try parseJSON(answer.body).arrayValue ?? []
+            // At most what is left (an agentd from before paging answers every agent at once).
+            let rows = Array((try parseJSON(answer.body).arrayValue ?? []).prefix(left ?? Int.max))
             // The heading once the first answer is in: a refusal prints nothing on standard output.
             var text = first ? (connection.json ? "[" : "ID                   KIND       STATE       TICKS\n") : ""
             first = false

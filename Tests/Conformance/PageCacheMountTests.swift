@@ -32,11 +32,11 @@ final class CountingClient: FileClient {
 /// The in-process mount with its page cache fed by the runtime's changes (as `agentd --mount`):
 /// unchanged documents are answered by the kernel, changed ones never are.
 @Suite(.serialized) struct PageCacheMountTests {
-    func withMount(cache: Bool = true, _ body: @escaping @Sendable (Runtime, String, CountingClient) async throws -> Void) async throws {
+    func withMount(cache: Bool = true, fed: Bool = true, _ body: @escaping @Sendable (Runtime, String, CountingClient) async throws -> Void) async throws {
         try await withRuntime { rt in
             let client = CountingClient(rt.op)
             let pageCache = cache ? PageCache() : nil
-            let observer = pageCache.map { pc in rt.observeChanges { pc.changed(agents: $0) } }
+            let observer = fed ? pageCache.map { pc in rt.observeChanges { pc.changed(agents: $0) } } : nil
             defer { if let observer { rt.stopObservingChanges(observer) } }
             try await FUSEMountTests.mounted(AgentFileSystem(client: client, pageCache: pageCache)) { dir in try await body(rt, dir, client) }
         }
@@ -104,6 +104,36 @@ final class CountingClient: FileClient {
             #expect(PageCache.cacheableAgent("/agents/a/compute/jobs/x/status") == nil)
             #expect(PageCache.cacheableAgent("/runtime/status") == nil)
             #expect(PageCache.cacheableAgent("/agents/a/status") == "a")
+        }
+    }
+
+    /// A mount sees its own writes at once, before any change stream could tell it (a remote
+    /// mount's stream lags): here the cache is fed by nothing but the mount itself.
+    @Test func theMountsOwnWritesAreSeenAtOnce() async throws {
+        try await withMount(fed: false) { rt, dir, client in
+            _ = try await rt.createAgent(id: "a", kind: "echo")
+            let path = dir + "/agents/a/config"
+            for _ in 0..<3 { _ = await Self.cat(path) }
+            for round in 0..<20 {
+                let text = #"{"name":"n\#(round)"}"# + "\n"
+                let wrote = await FUSEMountTests.onThread { () -> Bool in
+                    let fd = open(path, O_WRONLY | O_TRUNC)
+                    guard fd >= 0 else { return false }
+                    let n = text.withCString { write(fd, $0, strlen($0)) }
+                    return close(fd) == 0 && n == text.utf8.count
+                }
+                #expect(wrote)
+                let want = try await rt.op.read("/agents/a/config")
+                #expect(await Self.cat(path) == want, "round \(round)")
+                _ = await Self.cat(dir + "/agents/a/status")
+                _ = try await rt.op.write("/agents/a/ctl", "tick")  // not through the mount: unseen here, by design
+                _ = await FUSEMountTests.onThread { () -> Int32 in
+                    let fd = open(dir + "/agents/a/ctl", O_WRONLY)
+                    defer { close(fd) }
+                    return fd >= 0 && write(fd, "tick", 4) == 4 ? 0 : errno
+                }
+                #expect(await Self.cat(dir + "/agents/a/status") == (try await rt.op.read("/agents/a/status")), "after a ctl write through the mount")
+            }
         }
     }
 
