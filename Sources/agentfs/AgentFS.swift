@@ -207,6 +207,9 @@ struct Failure: Error, CustomStringConvertible {
 enum ChangeFeed {
     static func follow(_ client: HTTPFileClient, into cache: PageCache) -> Task<Void, Never> {
         Task {
+            // 0.5 s after a stream that began; doubling to 30 s while none does (agentd down, the
+            // token refused, or an agentd without the stream answering something else).
+            var pause = 0.5
             while !Task.isCancelled {
                 do {
                     let body = try await client.open("/agents", after: nil)
@@ -221,6 +224,7 @@ enum ChangeFeed {
                             case "changed" where started: cache.changed(agents: CollectionOfOne(record.data))
                             case "reset" where !started:
                                 started = true
+                                pause = 0.5
                                 cache.suspend(false)
                             case "reset": cache.changedAll()
                             default: break
@@ -230,7 +234,8 @@ enum ChangeFeed {
                     }
                 } catch {}
                 cache.suspend(true)
-                try? await Task.sleep(for: .milliseconds(500))
+                try? await Task.sleep(for: .milliseconds(Int64(pause * 1000)))
+                pause = min(pause * 2, 30)
             }
         }
     }
