@@ -137,6 +137,16 @@ def main():
     growth = (last - first) / first if first else 0
     if last > first * 1.05 + args.slack_mb:
         problems.append(f"RSS grew {growth * 100:.1f}% ({first:.0f} -> {last:.0f} MB)")
+    # A run of an hour or more is also judged by halves: the mean RSS of the second half (the last
+    # hour of a 2-hour soak) against the first half's, without the warm-up discount.
+    half = len(samples) // 2
+    if args.minutes >= 60 and half:
+        h1 = sum(s[0] for s in samples[:half]) / half
+        h2 = sum(s[0] for s in samples[half:]) / (len(samples) - half)
+        print(f"RSS first half {h1:.1f} MB, second half {h2:.1f} MB ({(h2 - h1) / h1 * 100:+.1f}%), "
+              f"max {max(s[0] for s in samples)} MB")
+        if h2 > h1 * 1.05:
+            problems.append(f"RSS of the second half {h2:.1f} MB > first half {h1:.1f} MB + 5%")
     if settled and settled[1] > samples[0][1] + 4:
         problems.append(f"file descriptors grew: {samples[0][1]} -> {settled[1]} after the load stopped")
     if settled and settled[2] > max(s[2] for s in samples):
