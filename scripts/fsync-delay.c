@@ -5,7 +5,8 @@
  *
  * Build:  cc -O2 -shared -fPIC -o fsync-delay.so scripts/fsync-delay.c -ldl
  * Use:    LD_PRELOAD=$PWD/fsync-delay.so FSYNC_DELAY_US=2000 agentd ...
- * The count of delayed calls is printed to stderr at exit when FSYNC_DELAY_REPORT=1. */
+ * The count of delayed calls is printed to stderr at exit when FSYNC_DELAY_REPORT=1 (by a process
+ * that ends through exit(); agentd, which ends on a signal, prints nothing). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdatomic.h>

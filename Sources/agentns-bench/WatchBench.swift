@@ -40,7 +40,9 @@ private func tickEndAt(_ data: String) -> String? {
     }
 }
 
-func watchBench(watchers: Int, ticks: Int, intervalMs: Int) async throws -> (eventsPerSecond: Double, p50: Double, p99: Double) {
+/// `cpuPerEvent` is the process's CPU time (agentd's side and the watchers' clients, which share
+/// it) over the run, per delivered event.
+func watchBench(watchers: Int, ticks: Int, intervalMs: Int) async throws -> (eventsPerSecond: Double, p50: Double, p99: Double, cpuPerEvent: Double) {
     let dir = try TestRuntime.temporaryDirectory("bench-watch")
     let store = try SQLiteStore(path: dir + "/agentd.sqlite")
     let runtime = Runtime(store: store)
@@ -50,7 +52,7 @@ func watchBench(watchers: Int, ticks: Int, intervalMs: Int) async throws -> (eve
     var config = HTTPClient.Configuration()
     config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: watchers + 16)
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-    var result = (0.0, 0.0, 0.0)
+    var result = (0.0, 0.0, 0.0, 0.0)
     // The server runs as a service so that it stops gracefully: cancelling its task instead makes
     // Hummingbird log "Waiting on child channel: CancellationError()" as an error.
     let server = ServiceGroup(services: [app], logger: Logger(label: "bench"))
@@ -63,6 +65,7 @@ func watchBench(watchers: Int, ticks: Int, intervalMs: Int) async throws -> (eve
         var streams: [AsyncThrowingStream<FeedRecord, any Error>] = []
         for _ in 0..<watchers { streams.append(try await fs.watch("/agents/w/logs/trace", after: nil)) }
         let start = ContinuousClock.now
+        let cpuStart = cpuSeconds()
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { readers in
             for s in streams {
                 readers.addTask {
@@ -86,11 +89,13 @@ func watchBench(watchers: Int, ticks: Int, intervalMs: Int) async throws -> (eve
             return try await readers.reduce(into: [Double]()) { $0 += $1 }
         }
         let elapsed = seconds(ContinuousClock.now - start)
+        let cpu = cpuSeconds() - cpuStart
         let sorted = latencies.sorted()
         func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
         // Every trace record of each tick reached every watcher; count them all as delivered events.
         let perTick = Double(try await runtime.lines("w", "logs/trace").count - 1) / Double(ticks)
-        result = (Double(latencies.count) * perTick / elapsed, pct(0.5), pct(0.99))
+        let delivered = Double(latencies.count) * perTick
+        result = (delivered / elapsed, pct(0.5), pct(0.99), delivered > 0 ? cpu / delivered : 0)
         await server.triggerGracefulShutdown()
         try await group.next()  // the server's group, or the engine: whichever ends first
         group.cancelAll()

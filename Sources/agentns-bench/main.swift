@@ -298,10 +298,11 @@ if CommandLine.arguments.contains("--watch-only") || CommandLine.arguments.conta
     for interval in [arg("--interval-ms", 100), 10] {
         log("== SSE fan-out: one agent's trace, \(ticks) ticks, a message every \(interval) ms, over real sockets")
         let one = try await watchBench(watchers: 1, ticks: ticks, intervalMs: interval)
-        log(String(format: "1 watcher:     %.0f events/s delivered, commit-to-receipt p50 %.1f ms, p99 %.1f ms", one.0, one.1, one.2))
+        log(String(format: "1 watcher:     %.0f events/s delivered, commit-to-receipt p50 %.1f ms, p99 %.1f ms, %.1f µs of CPU per event", one.0, one.1, one.2, one.3 * 1e6))
         let many = try await watchBench(watchers: n, ticks: ticks, intervalMs: interval)
-        log(String(format: "%d watchers: %.0f events/s delivered, commit-to-receipt p50 %.1f ms, p99 %.1f ms (goal p99 <= 50 ms)", n, many.0, many.1, many.2))
-        log(String(format: "ratio p99 %d/1: %.1f", n, many.2 / max(one.2, 0.1)))
+        log(String(format: "%d watchers: %.0f events/s delivered, commit-to-receipt p50 %.1f ms, p99 %.1f ms, %.1f µs of CPU per event", n, many.0, many.1, many.2, many.3 * 1e6))
+        // The 1-watcher p99 is floored at 0.1 ms so that a sub-resolution figure cannot inflate the ratio.
+        log(String(format: "ratio %d/1: p99 %.1f (goal <= 10), CPU per event %.2f (goal <= 2)", n, many.2 / max(one.2, 0.1), many.3 / max(one.3, 1e-9)))
     }
     exit(0)
 }
