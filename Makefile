@@ -45,6 +45,8 @@ test: deps
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 5
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3 --via fuse --senders 16
 	python3 Tests/fire/compute_crash.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3
+	@# The sandbox supervisor against its agentd dying at every moment of its start (the C of ans_spawn itself).
+	cc -O1 -Wall -Wno-format-truncation -o .build/spawn_race Tests/sandbox/spawn_race.c -ISources/CSandbox/include && .build/spawn_race 1000
 	python3 Tests/fire/containers.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/exec_agents.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/exec_crash.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3

@@ -34,9 +34,6 @@ static int write_pid(int fd, pid_t pid) {
     return write(fd, buf, (size_t)n) == n;
 }
 
-static volatile sig_atomic_t agentd_gone = 0;
-static void on_parent_death(int sig) { (void)sig; agentd_gone = 1; }
-
 /// Kills every process listed in a cgroup.procs file (a few rounds: forks race the reading).
 static void kill_listed(const char *procs_path) {
     for (int round = 0; round < 20; round++) {
@@ -67,13 +64,18 @@ pid_t ans_spawn(const char *path, char *const argv[], char *const envp[], int in
     if (pid > 0) return pid;
     // The supervisor (root, the same credentials as agentd, so its parent-death signal holds; bwrap's
     // own is cleared while it enters its user namespace): when agentd's thread dies, it kills the exec.
-    struct sigaction term;
-    memset(&term, 0, sizeof term);
-    term.sa_handler = on_parent_death;  // no SA_RESTART: waitpid returns EINTR
-    sigaction(SIGTERM, &term, NULL);
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
+    // SIGTERM (that death) and SIGCHLD (the exec's end) stay blocked and are taken with sigtimedwait:
+    // a death that lands anywhere before the wait (during the fork, say) stays pending, never lost.
+    sigset_t waited;
+    sigemptyset(&waited);
+    sigaddset(&waited, SIGTERM);
+    sigaddset(&waited, SIGCHLD);
+    sigprocmask(SIG_SETMASK, &waited, NULL);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &dfl, NULL);
+    sigaction(SIGCHLD, &dfl, NULL);  // never SIG_IGN here: that would reap the exec behind our back
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(127);
     pid_t supervisor = getpid();
@@ -81,24 +83,26 @@ pid_t ans_spawn(const char *path, char *const argv[], char *const envp[], int in
     if (b < 0) _exit(126);
     if (b > 0) {
         syscall(SYS_close_range, 0, ~0U, 0);  // agentd's descriptors (other execs' pipes) are not its to hold
-        int st = 0;
+        int st = 0, gone = 0;
         for (;;) {
-            pid_t r = waitpid(b, &st, 0);
+            pid_t r = waitpid(b, &st, WNOHANG);
             if (r == b) break;
             if (r < 0 && errno != EINTR) _exit(126);
-            if (agentd_gone) {
+            // A second through: a parent gone without its signal (reparented) is caught all the same.
+            struct timespec second = {1, 0};
+            int sig = sigtimedwait(&waited, NULL, &second);
+            if (!gone && (sig == SIGTERM || getppid() != parent)) {
+                gone = 1;
                 kill(b, SIGKILL);
                 kill_listed(procs_path);
             }
         }
-        if (agentd_gone) kill_listed(procs_path);
+        if (gone) kill_listed(procs_path);
         if (WIFEXITED(st)) _exit(WEXITSTATUS(st));
         _exit(128 + WTERMSIG(st));
     }
     parent = supervisor;
     // The child: async-signal-safe calls only until execve.
-    term.sa_handler = SIG_DFL;
-    sigaction(SIGTERM, &term, NULL);
     pid_t self = getpid();
     // Never run outside the exec's groups (a group removed under us would mean no limits).
     for (int i = 0; i < ncgroups; i++) {
@@ -120,9 +124,6 @@ pid_t ans_spawn(const char *path, char *const argv[], char *const envp[], int in
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     // Ignored signals stay ignored across execve (agentd ignores SIGPIPE): give the program the defaults.
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
     sigaction(SIGPIPE, &dfl, NULL);
     sigaction(SIGXFSZ, &dfl, NULL);
     sigaction(SIGXCPU, &dfl, NULL);
