@@ -86,20 +86,15 @@ public struct NamespaceResponder: HTTPResponder {
             }
             // Room for a program of the most bytes a program may have, escaped in JSON.
             let body = try JSON(parsing: try await collect(request, limit: max(options.maxBodyBytes, 8 * ProgramLimits.maxBytes)))
-            guard let id = body["id"]?.stringValue, let kind = body["kind"]?.stringValue else {
-                throw FSError.invalidInput("create takes JSON {\"id\", \"kind\", \"config\"?, \"program\"?} with string id and kind", path: "/agents")
+            if case .array(let items) = body {
+                // A fleet: every agent or none, in one transaction.
+                let specs = try items.enumerated().map { i, item in try Self.agentSpec(item, index: i) }
+                return json(.array(try await runtime.createAgents(specs)), status: .created)
             }
-            let config = body["config"] ?? .object([:])
-            guard case .object = config else { throw FSError.invalidInput("config must be a JSON object", path: "/agents") }
-            var program: Data?
-            switch body["program"] {
-            case nil, .null?: program = nil
-            case .string(let text)?: program = Data(text.utf8)
-            default: throw FSError.invalidInput("program must be a string: the program's text (or PUT its bytes to /agents/\(id)/program)", path: "/agents")
-            }
-            let created = try await runtime.createAgent(id: id, kind: kind, config: config, program: program)
+            let spec = try Self.agentSpec(body, index: nil)
+            let created = try await runtime.createAgent(id: spec.id, kind: spec.kind, config: spec.config, program: spec.program)
             var response = json(created, status: .created)
-            response.headers[.location] = "/agents/\(id)"
+            response.headers[.location] = "/agents/\(spec.id)"
             return response
         default:
             break
@@ -273,5 +268,24 @@ public struct NamespaceResponder: HTTPResponder {
             return Response(status: status, headers: headers, body: ResponseBody())
         }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension NamespaceResponder {
+    /// One `{"id", "kind", "config"?, "program"?}` of a create (`index`: its place in a batch).
+    static func agentSpec(_ body: JSON, index: Int?) throws -> AgentSpec {
+        let at = index.map { "agent \($0): " } ?? ""
+        guard case .object = body, let id = body["id"]?.stringValue, let kind = body["kind"]?.stringValue else {
+            throw FSError.invalidInput(at + "create takes JSON {\"id\", \"kind\", \"config\"?, \"program\"?} with string id and kind, or an array of them",
+                                       path: "/agents")
+        }
+        let config = body["config"] ?? .object([:])
+        guard case .object = config else { throw FSError.invalidInput(at + "config must be a JSON object", path: "/agents") }
+        switch body["program"] {
+        case nil, .null?: return AgentSpec(id: id, kind: kind, config: config)
+        case .string(let text)?: return AgentSpec(id: id, kind: kind, config: config, program: Data(text.utf8))
+        default:
+            throw FSError.invalidInput(at + "program must be a string: the program's text (or PUT its bytes to /agents/\(id)/program)", path: "/agents")
+        }
     }
 }

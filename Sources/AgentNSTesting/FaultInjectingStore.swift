@@ -56,10 +56,7 @@ public final class FaultInjectingStore: AgentStore {
 
     // MARK: - Forwarded
 
-    public func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], program: Data?,
-                            trace: [JSON]) async throws -> [LogRecord] {
-        try await inner.createAgent(record, keys: keys, alarms: alarms, goals: goals, program: program, trace: trace)
-    }
+    public func createAgents(_ agents: [NewAgent]) async throws -> [LogRecord] { try await inner.createAgents(agents) }
     public func program(_ agent: String) async throws -> Data? { try await inner.program(agent) }
     public func putProgram(_ agent: String, _ body: Data, sha256: String, at: Int64, trace: [JSON]) async throws -> ProgramInfo {
         try await inner.putProgram(agent, body, sha256: sha256, at: at, trace: trace)

@@ -21,8 +21,9 @@ public protocol AgentStore: JobStore, SessionStore {
     /// empty), taken from one snapshot so the id is exact whatever commits meanwhile.
     func readLogToEnd(_ agent: String, _ log: LogName, from offset: Int64) async throws -> (slice: FileSlice, lastID: UInt64?)
 
-    /// `program`: an exec agent's first program (its metadata is in `record.program`).
-    func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], program: Data?, trace: [JSON]) async throws -> [LogRecord]
+    /// Creates every agent in one transaction, or none: already_exists (naming the first id
+    /// taken) if any of them exists. The ids are distinct (the caller checked).
+    func createAgents(_ agents: [NewAgent]) async throws -> [LogRecord]
     /// An exec agent's program bytes (nil: none written yet).
     func program(_ agent: String) async throws -> Data?
     /// Replaces the program: the next version, its metadata in the row, and `trace`, in one
@@ -180,5 +181,48 @@ public struct FeedSeed: Sendable, Equatable {
     public static func == (a: FeedSeed, b: FeedSeed) -> Bool {
         a.evictedThrough == b.evictedThrough && a.highWater == b.highWater && a.records.map(\.id) == b.records.map(\.id)
             && a.records.map(\.line) == b.records.map(\.line)
+    }
+}
+
+/// An agent as `AgentStore.createAgents` writes it: its row, identity, first alarms and goals,
+/// an exec agent's first program (its metadata is in `record.program`) and its first trace.
+public struct NewAgent: Sendable {
+    public var record: AgentRecord
+    public var keys: AgentKeyPair
+    public var alarms: [Alarm]
+    public var goals: [String: JSON]
+    public var program: Data?
+    public var trace: [JSON]
+
+    public init(record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], program: Data?, trace: [JSON]) {
+        self.record = record
+        self.keys = keys
+        self.alarms = alarms
+        self.goals = goals
+        self.program = program
+        self.trace = trace
+    }
+}
+
+extension AgentStore {
+    /// One agent: `createAgents` of one.
+    public func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], program: Data?,
+                            trace: [JSON]) async throws -> [LogRecord] {
+        try await createAgents([NewAgent(record: record, keys: keys, alarms: alarms, goals: goals, program: program, trace: trace)])
+    }
+}
+
+/// What a create asks for: an id, a kind, its config, and an exec agent's first program.
+public struct AgentSpec: Sendable {
+    public var id: String
+    public var kind: String
+    public var config: JSON
+    public var program: Data?
+
+    public init(id: String, kind: String, config: JSON = .object([:]), program: Data? = nil) {
+        self.id = id
+        self.kind = kind
+        self.config = config
+        self.program = program
     }
 }

@@ -90,26 +90,60 @@ public final class Runtime: Sendable {
 
     /// `program`: an exec agent's first program (other kinds have none).
     public func createAgent(id rawID: String, kind kindName: String, config: JSON = .object([:]), program: Data? = nil) async throws -> JSON {
-        let id = try AgentID.validate(rawID)
-        guard let kind = kinds.kind(named: kindName) else {
-            throw FSError.invalidInput("unknown kind '\(kindName)'; known kinds: \(kinds.names.joined(separator: ", "))")
+        let new = try await prepare(AgentSpec(id: rawID, kind: kindName, config: config, program: program), now: clock.now())
+        _ = try await store.createAgents([new])
+        engine.alarmsChanged()
+        return try await status(of: new.record.id)
+    }
+
+    /// The most agents one `createAgents` takes.
+    public static let maxAgentsPerCreate = 1000
+
+    /// Creates every agent or none, in one transaction: all are checked first (ids distinct and
+    /// valid, kinds known, configs and programs accepted), then already_exists if any id is
+    /// taken. Returns each one's `{id, kind, state, tick_count}`, in the order given.
+    public func createAgents(_ specs: [AgentSpec]) async throws -> [JSON] {
+        guard !specs.isEmpty, specs.count <= Self.maxAgentsPerCreate else {
+            throw FSError.invalidInput("a batch create takes 1 to \(Self.maxAgentsPerCreate) agents, not \(specs.count)", path: "/agents")
         }
-        let settings = try AgentSettings(config: config)
-        do { try kind.validate(config: config) } catch let e as FSError { throw e } catch { throw FSError.invalidInput("\(error)") }
         let now = clock.now()
-        let context = TickContext(agentID: id, config: config, state: .object([:]), cause: .manual, now: now)
+        var seen = Set<String>()
+        var batch: [NewAgent] = []
+        batch.reserveCapacity(specs.count)
+        for (i, spec) in specs.enumerated() {
+            let new: NewAgent
+            do { new = try await prepare(spec, now: now) } catch let e as FSError {
+                throw FSError(e.code, "agent \(i) ('\(spec.id)'): \(e.message)", path: "/agents")
+            }
+            guard seen.insert(new.record.id).inserted else {
+                throw FSError.invalidInput("agent \(i): '\(new.record.id)' is given twice", path: "/agents")
+            }
+            batch.append(new)
+        }
+        _ = try await store.createAgents(batch)
+        engine.alarmsChanged()
+        return batch.map { Self.summary($0.record) }
+    }
+
+    /// The checks and first tick context of a new agent, and what the store writes for it.
+    private func prepare(_ spec: AgentSpec, now: Int64) async throws -> NewAgent {
+        let id = try AgentID.validate(spec.id)
+        guard let kind = kinds.kind(named: spec.kind) else {
+            throw FSError.invalidInput("unknown kind '\(spec.kind)'; known kinds: \(kinds.names.joined(separator: ", "))")
+        }
+        let settings = try AgentSettings(config: spec.config)
+        do { try kind.validate(config: spec.config) } catch let e as FSError { throw e } catch { throw FSError.invalidInput("\(error)") }
+        let context = TickContext(agentID: id, config: spec.config, state: .object([:]), cause: .manual, now: now)
         try await kind.onCreate(context)
-        var record = AgentRecord(id: id, kind: kindName, config: config, state: context.state, createdAt: now)
-        var trace = [Trace.record("created", at: now, ["kind": .string(kindName)])] + context.trace
-        if let program {
-            let info = try Self.checkProgram(program, kind: kindName, version: 1, at: now)
+        var record = AgentRecord(id: id, kind: spec.kind, config: spec.config, state: context.state, createdAt: now)
+        var trace = [Trace.record("created", at: now, ["kind": .string(spec.kind)])] + context.trace
+        if let program = spec.program {
+            let info = try Self.checkProgram(program, kind: spec.kind, version: 1, at: now)
             record.program = info
             trace.append(Trace.record("program_change", at: now, info.json.objectValue ?? [:]))
         }
-        _ = try await store.createAgent(record, keys: Schnorr.generate(), alarms: settings.configAlarms(now: now) + context.alarmsSet,
-                                        goals: context.goalsPut, program: program, trace: trace)
-        engine.alarmsChanged()
-        return try await status(of: id)
+        return NewAgent(record: record, keys: Schnorr.generate(), alarms: settings.configAlarms(now: now) + context.alarmsSet,
+                        goals: context.goalsPut, program: spec.program, trace: trace)
     }
 
     public func deleteAgent(_ rawID: String) async throws {

@@ -67,23 +67,28 @@ public final class SQLiteStore: AgentStore {
 
     // MARK: - Agents
 
-    public func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], program: Data?,
-                            trace: [JSON]) async throws -> [LogRecord] {
+    public func createAgents(_ agents: [NewAgent]) async throws -> [LogRecord] {
         try await db.write { conn in
-            if try conn.agentExists(record.id) {
-                throw FSError(.alreadyExists, "agent '\(record.id)' already exists", path: "/agents/\(record.id)")
+            var appended: [LogRecord] = []
+            for a in agents {
+                let record = a.record
+                if try conn.agentExists(record.id) {
+                    throw FSError(.alreadyExists, "agent '\(record.id)' already exists", path: "/agents/\(record.id)")
+                }
+                let incarnation = try conn.nextIncarnation()
+                try conn.query("""
+                    INSERT INTO agents(id, kind, config, state, lifecycle, created_at, incarnation, program) VALUES(?, ?, ?, ?, ?, ?, ?, ?)
+                    """, .text(record.id), .text(record.kind), .text(record.config.description), .text(record.state.description),
+                           .text(record.lifecycle.rawValue), .int(record.createdAt), .int(incarnation),
+                           record.program.map { .text($0.stored.description) } ?? .null)
+                if let program = a.program { try conn.query("INSERT INTO programs(agent, body) VALUES(?, ?)", .text(record.id), .blob(Array(program))) }
+                try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(record.id), .blob(a.keys.secret),
+                               .text(a.keys.publicKey))
+                for alarm in a.alarms { try conn.setAlarm(record.id, alarm) }
+                for (id, body) in a.goals { try conn.putGoal(record.id, id, body, at: record.createdAt) }
+                appended += try conn.appendLogs(record.id, a.trace.map { (.trace, $0) }, retain: self.options.logRetain)
             }
-            let incarnation = try conn.nextIncarnation()
-            try conn.query("""
-                INSERT INTO agents(id, kind, config, state, lifecycle, created_at, incarnation, program) VALUES(?, ?, ?, ?, ?, ?, ?, ?)
-                """, .text(record.id), .text(record.kind), .text(record.config.description), .text(record.state.description),
-                       .text(record.lifecycle.rawValue), .int(record.createdAt), .int(incarnation),
-                       record.program.map { .text($0.stored.description) } ?? .null)
-            if let program { try conn.query("INSERT INTO programs(agent, body) VALUES(?, ?)", .text(record.id), .blob(Array(program))) }
-            try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(record.id), .blob(keys.secret), .text(keys.publicKey))
-            for a in alarms { try conn.setAlarm(record.id, a) }
-            for (id, body) in goals { try conn.putGoal(record.id, id, body, at: record.createdAt) }
-            return try conn.appendLogs(record.id, trace.map { (.trace, $0) }, retain: self.options.logRetain)
+            return appended
         }
     }
 

@@ -81,19 +81,34 @@ struct Create: AsyncParsableCommand {
             deleted again. Replace it later with 'agentctl write <id>/program - < FILE'; read it with \
             'agentctl cat <id>/program'.
 
+            --from FILE creates a fleet instead: FILE ('-' for standard input) holds one agent per line as JSON,             {"id", "kind", "config"?, "program"?} (the body of POST /agents). They are sent 1,000 a request, each             request created whole or not at all; progress goes to stderr. If a request is refused, the agents of the             requests before it exist, none of it or after it do, and the message names the line to resume from             (fix it, then run again with the lines from there).
+
             Examples:
               agentctl create scout --kind echo
               agentctl create scout --kind exec --program scout.py --config scout.json
               cat agent.sh | agentctl create helper --kind exec --program -
+              seq -f '{"id":"w%g","kind":"counter"}' 1 10000 | agentctl create --from -
             """
     )
     @OptionGroup var connection: Connection
-    @Argument(help: "Agent id: [a-z0-9][a-z0-9._-]{0,62}.") var id: String
-    @Option(help: "Kind of agent (echo, counter, exec, ...).") var kind: String
+    @Argument(help: "Agent id: [a-z0-9][a-z0-9._-]{0,62} (not with --from).") var id: String?
+    @Option(help: "Kind of agent (echo, counter, exec, ...); required unless --from.") var kind: String?
     @Option(help: "File with the JSON config ('-' for standard input).") var config: String?
     @Option(help: "File with an exec agent's program ('-' for standard input); only with --kind exec.") var program: String?
+    @Option(help: "File of agents to create, one JSON object per line ('-' for standard input).") var from: String?
 
     func validate() throws {
+        if let from {
+            guard id == nil, kind == nil, config == nil, program == nil else {
+                throw ValidationError("--from FILE takes every agent from the file: no id, --kind, --config or --program with it")
+            }
+            if from != "-", !FileManager.default.isReadableFile(atPath: from) {
+                throw ValidationError("cannot read the --from file '\(from)'")
+            }
+            return
+        }
+        guard id != nil else { throw ValidationError("give the agent's id (or --from FILE for many)") }
+        guard let kind else { throw ValidationError("give the agent's kind: --kind echo, counter, exec, ...") }
         if program != nil, kind != "exec" {
             throw ValidationError("--program is for exec agents (--kind exec), not for kind '\(kind)'")
         }
@@ -120,6 +135,8 @@ struct Create: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let from { return try await createMany(from) }
+        let (id, kind) = (self.id!, self.kind!)
         let client = connection.client
         var request: [String: JSON] = ["id": .string(id), "kind": .string(kind)]
         if let config {
@@ -157,6 +174,46 @@ struct Create: AsyncParsableCommand {
         }
         if connection.json { return out(String(decoding: body, as: UTF8.self)) }
         out(code.map { "created \(id) (\(kind), program of \($0.count) bytes)\n" } ?? "created \(id) (\(kind))\n")
+    }
+
+    /// The agents of an NDJSON file, 1,000 a request.
+    func createMany(_ file: String) async throws {
+        let client = connection.client
+        let text = String(decoding: try Self.load(file, "--from"), as: UTF8.self)
+        var lines: [(number: Int, agent: JSON)] = []
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            guard let agent = try? JSON(parsing: Data(trimmed.utf8)) else {
+                throw FSError(.invalidInput, "--from line \(i + 1) is not JSON; nothing was created")
+            }
+            lines.append((i + 1, agent))
+        }
+        guard !lines.isEmpty else { throw FSError(.invalidInput, "--from: no agents in the file") }
+        var created = 0
+        let size = 1_000
+        for start in stride(from: 0, to: lines.count, by: size) {
+            let batch = lines[start..<min(start + size, lines.count)]
+            let body: Data
+            do {
+                body = try await client.post("/agents", body: Data(JSON.array(batch.map(\.agent)).description.utf8))
+            } catch let e as FSError {
+                let first = batch.first!.number
+                var message = e.message
+                // "agent 3 (...)": the index within this request, as a line of the file.
+                if message.hasPrefix("agent "), let n = Int(message.dropFirst(6).prefix { $0.isNumber }), n < batch.count {
+                    message = "line \(batch[batch.startIndex + n].number): " + message
+                }
+                throw FSError(e.code, "\(message); \(created) agents were created (the lines before \(first)), none from line \(first) on",
+                              path: e.path)
+            }
+            created += batch.count
+            if connection.json {
+                out(((try? parseJSON(body))?.arrayValue ?? []).map { $0.description + "\n" }.joined())
+            }
+            if lines.count > size { FileHandle.standardError.write(Data("created \(created) of \(lines.count)\n".utf8)) }
+        }
+        if !connection.json { out("created \(created) agents\n") }
     }
 }
 

@@ -43,6 +43,22 @@ expect "list --page-size 0 exits 2" 2 "" -- "$CTL" list --page-size 0
 curl -s -D "$WORK/headers" -o /dev/null -H "Authorization: Bearer $T" "http://127.0.0.1:$PORT/agents?limit=2"
 grep -qi '^Link: </agents?after=fleet-2&limit=2>; rel="next"' "$WORK/headers" && ok "GET /agents?limit=2 names the next page" || bad "Link header" "$(cat "$WORK/headers")"
 for a in fleet-1 fleet-2 fleet-3 fleet-4 fleet-5; do "$CTL" delete "$a" >/dev/null; done
+# create --from: a fleet from NDJSON, 1,000 a request, each request whole or not at all.
+seq -f '{"id":"many-%04g","kind":"counter"}' 1 2500 > "$WORK/fleet.ndjson"
+expect "create --from FILE (2,500 agents, 3 requests)" 0 "created 2500 agents" -- "$CTL" create --from "$WORK/fleet.ndjson"
+grep -q "created 2000 of 2500" "$WORK/stderr" && ok "create --from shows its progress on stderr" || bad "create --from progress" "$(cat "$WORK/stderr")"
+expect "the fleet is listed" 0 "2500" -- sh -c "'$CTL' list --json | python3 -c 'import json,sys; print(sum(a[\"id\"].startswith(\"many-\") for a in json.load(sys.stdin)))'"
+{ seq -f '{"id":"more-%04g","kind":"echo"}' 1 1500; echo '{"id":"many-0001","kind":"echo"}'; seq -f '{"id":"more-x%g","kind":"echo"}' 1 10; } > "$WORK/fleet2.ndjson"
+expect "create --from with a taken id on line 1501 exits 1" 1 "" -- "$CTL" create --from "$WORK/fleet2.ndjson"
+grep -q "1000 agents were created (the lines before 1001), none from line 1001 on" "$WORK/stderr" && ok "and says which lines were created" || bad "create --from refusal message" "$(cat "$WORK/stderr")"
+expect "the request before the refused one exists, none of it or after" 0 "1000" -- sh -c "'$CTL' list --json | python3 -c 'import json,sys; print(sum(a[\"id\"].startswith(\"more-\") for a in json.load(sys.stdin)))'"
+printf '{"id":"bad-1","kind":"echo"}\n{"id":"bad-2","kind":"nosuch"}\n' > "$WORK/fleet3.ndjson"
+expect "create --from with an unknown kind on line 2 exits 1" 1 "" -- "$CTL" create --from "$WORK/fleet3.ndjson"
+grep -q "line 2: agent 1 ('bad-2'): unknown kind" "$WORK/stderr" && ok "and names the line" || bad "create --from bad kind message" "$(cat "$WORK/stderr")"
+expect "and creates nothing of that request" 1 "" -- "$CTL" info bad-1
+expect "create --from with an id too is bad usage (exit 2)" 2 "" -- "$CTL" create x --from "$WORK/fleet3.ndjson"
+expect "create without --kind is bad usage (exit 2)" 2 "" -- "$CTL" create x
+"$CTL" create --help | grep -q -- "--from" && ok "create --help describes --from" || bad "create --help --from"
 "$CTL" pause scout >/dev/null
 expect "send (json envelope)" 0 "queued hello-1" -- "$CTL" send scout '{"id":"hello-1","body":"hello"}'
 expect "send again is a duplicate" 0 "duplicate hello-1" -- "$CTL" send scout '{"id":"hello-1","body":"hello"}'
