@@ -128,8 +128,11 @@ public final class SQLiteStore: AgentStore {
 
     public func storeStats() async throws -> StoreStats {
         let c = commitStats
+        // Each from its partial index (agents_pending, agents_deadletters): no scan of every row.
         let row = try db.read { conn in
-            try conn.query("SELECT total(queue_depth), max(queue_depth), total(deadletter_count) FROM agents").first ?? []
+            let queued = try conn.query("SELECT total(queue_depth), max(queue_depth) FROM agents WHERE queue_depth > 0").first ?? [.int(0), .int(0)]
+            let dead = try conn.query("SELECT total(deadletter_count) FROM agents WHERE deadletter_count > 0").first ?? [.int(0)]
+            return queued + dead
         }
         func int(_ i: Int) -> Int {
             guard i < row.count else { return 0 }

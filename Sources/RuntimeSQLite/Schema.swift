@@ -246,6 +246,13 @@ enum Schema {
             body BLOB NOT NULL
         ) WITHOUT ROWID;
         """,
+        // 7: the few agents with envelopes waiting or dead-lettered, found without reading every
+        // row (ten million agents are a gigabyte of rows): the scan for leftover work at start
+        // and the metrics' totals read these partial indexes, empty when nothing waits.
+        """
+        CREATE INDEX agents_pending ON agents(queue_depth) WHERE queue_depth > 0;
+        CREATE INDEX agents_deadletters ON agents(deadletter_count) WHERE deadletter_count > 0;
+        """,
     ]
 
     static var version: Int { migrations.count }

@@ -35,4 +35,26 @@ import Testing
             #expect(try await rt.store.agent("other")?.incarnation == again + 1)
         }
     }
+
+    /// The queries that look for the few agents with waiting or dead-lettered envelopes, and the
+    /// metrics' totals, are planned on the partial indexes of schema 7, never as a scan of every
+    /// agent's row (at ten million agents, a gigabyte read at each start and each scrape).
+    @Test func theFewAgentsWithWorkAreFoundWithoutAScan() async throws {
+        let path = try TestRuntime.temporaryDirectory() + "/agentd.sqlite"
+        let conn = try SQLiteConnection(path: path, readOnly: false)
+        try Schema.migrate(conn)
+        for sql in [
+            "SELECT id FROM agents WHERE queue_depth > 0 AND lifecycle != 'paused' LIMIT 10",
+            "SELECT total(queue_depth), max(queue_depth) FROM agents WHERE queue_depth > 0",
+            "SELECT total(deadletter_count) FROM agents WHERE deadletter_count > 0",
+        ] {
+            let plan = try conn.query("EXPLAIN QUERY PLAN " + sql).compactMap { $0.last?.text }.joined(separator: "; ")
+            #expect(plan.contains("agents_pending") || plan.contains("agents_deadletters"), "\(sql): \(plan)")
+            #expect(!plan.hasPrefix("SCAN agents") || plan.contains("USING"), "\(sql): \(plan)")
+        }
+        // And the indexes hold only those agents: the counts follow sends, ticks and dead letters.
+        try conn.exec("INSERT INTO agents(id, kind, config, state, lifecycle, created_at, queue_depth) VALUES('w', 'echo', '{}', '{}', 'active', 0, 3)")
+        try conn.exec("INSERT INTO agents(id, kind, config, state, lifecycle, created_at) VALUES('idle', 'echo', '{}', '{}', 'active', 0)")
+        #expect(try conn.query("SELECT id FROM agents INDEXED BY agents_pending WHERE queue_depth > 0").compactMap { $0[0].text } == ["w"])
+    }
 }
