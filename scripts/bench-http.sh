@@ -6,6 +6,7 @@
 #  3. The same durable sends on a slow disk: agentd and raw SQLite again, both with
 #     scripts/fsync-delay.c preloaded (every fsync/fdatasync 2 ms longer; FSYNC_DELAY_US to
 #     change it), which is where group commit pays.
+#  4. Durable creates (POST /agents, a new agent per request) against the sends of the same run.
 # Each also against Hummingbird alone (agentns-bench http-ceiling: same bytes, no runtime), the
 # ceiling any handler on this framework has here. Figures are medians of RUNS runs (default 3),
 # the servers measured in turn within each run.
@@ -15,7 +16,8 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh wrk nginx-light
 DUR=${DUR:-5}
 RUNS=${RUNS:-3}
-swift build -c release --product agentd --product agentns-bench >/dev/null 2>&1 || swift build -c release >/dev/null
+# One product per call: with several --product flags SwiftPM builds only the last.
+for p in agentd agentns-bench; do swift build -c release --product "$p" >/dev/null; done
 BIN=$(swift build -c release --show-bin-path)
 WORK=$(mktemp -d /tmp/agentns-bench-http.XXXXXX)
 cleanup() { kill ${AGENTD_PID:-} ${SLOW_PID:-} ${NGINX_PID:-} ${CEIL_PID:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -77,9 +79,25 @@ wrk.method = "POST"
 wrk.body = "hello"
 wrk.headers["Authorization"] = "Bearer $TS"
 LUA
+# Creates: every request a new agent (ids unique per run and wrk thread), answered 201 once committed.
+create_lua() {
+  cat <<LUA
+local n = 0
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer $T"
+wrk.headers["Content-Type"] = "application/json"
+function request()
+  n = n + 1
+  return wrk.format(nil, "/agents", nil, '{"id":"c$1-' .. tid .. '-' .. n .. '","kind":"echo"}')
+end
+function response(status) if status ~= 201 then wrk.thread:stop() end end
+LUA
+}
 rps() { grep -o 'Requests/sec: *[0-9.]*' | grep -o '[0-9.]*$'; }
 median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.0f}")' "$@"; }
-NG=(); HB=(); AG=(); HBP=(); SENDS=(); RAW=(); SSENDS=(); SRAW=()
+NG=(); HB=(); AG=(); HBP=(); SENDS=(); RAW=(); SSENDS=(); SRAW=(); CREATES=()
 for run in $(seq 1 "$RUNS"); do
   echo "run $run/$RUNS: GET status and POST inbox, wrk -t2 -c64 -d${DUR}s each" >&2
   NG+=("$(wrk -t2 -c64 -d"${DUR}s" "http://127.0.0.1:${NGINX_PORT:-5681}/status" | rps)")
@@ -87,13 +105,16 @@ for run in $(seq 1 "$RUNS"); do
   AG+=("$(wrk -t2 -c64 -d"${DUR}s" -H "Authorization: Bearer $T" "$U/agents/a/status" | rps)")
   HBP+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post.lua" "http://127.0.0.1:$CEIL_PORT/agents/a/inbox" | rps)")
   SENDS+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post.lua" "$U/agents/a/inbox" | rps)")
+  create_lua "$run" >"$WORK/create$run.lua"
+  CREATES+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/create$run.lua" "$U/agents" | rps)")
   RAW+=("$("$BIN/agentns-bench" raw-inserts "$WORK/raw$run.sqlite" 3000)")
   SSENDS+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post-slow.lua" "$US/agents/a/inbox" | rps)")
   SRAW+=("$(LD_PRELOAD="$SLOW" "$BIN/agentns-bench" raw-inserts "$WORK/sraw$run.sqlite" 500)")
 done
 NG=$(median "${NG[@]}"); HB=$(median "${HB[@]}"); AG=$(median "${AG[@]}")
 HBP=$(median "${HBP[@]}"); SENDS=$(median "${SENDS[@]}"); RAW=$(median "${RAW[@]}")
-SSENDS=$(median "${SSENDS[@]}"); SRAW=$(median "${SRAW[@]}")
+SSENDS=$(median "${SSENDS[@]}"); SRAW=$(median "${SRAW[@]}"); CREATES=$(median "${CREATES[@]}")
+AGENTS=$(curl -s -H "Authorization: Bearer $T" "$U/agents" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 DEPTH=$(curl -s -H "Authorization: Bearer $T" "$U/agents/a/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["queue_depth"])')
 
 echo "== GET status, wrk -t2 -c64, median of $RUNS x ${DUR}s"
@@ -107,6 +128,10 @@ echo "raw SQLite, one row per transaction:   $RAW rows/s"
 echo "Hummingbird alone, POST answered 202:  $HBP req/s"
 echo "agentd sends from 64 connections:      $SENDS sends/s ($DEPTH envelopes in the inbox afterwards)"
 python3 -c "print(f'ratio agentd/raw: {$SENDS/$RAW:.2f} (goal >= 5); agentd/Hummingbird alone: {$SENDS/$HBP:.2f}; Hummingbird alone/raw: {$HBP/$RAW:.2f}')"
+
+echo "== durable creates, wrk -t2 -c64 POST /agents, a new agent each (201 = committed), median of $RUNS x ${DUR}s"
+echo "agentd creates from 64 connections:    $CREATES agents/s ($AGENTS agents afterwards)"
+python3 -c "print(f'ratio creates/sends: {$CREATES/$SENDS:.2f} (goal >= 0.7)')"
 
 echo "== durable sends with every fsync ${FSYNC_DELAY_US} us longer (scripts/fsync-delay.c preloaded into both), median of $RUNS x ${DUR}s"
 echo "raw SQLite, one row per transaction:   $SRAW rows/s"

@@ -54,8 +54,10 @@ extension Runtime {
                            trace: [], trajectory: [:])
         let tickNumber = tick.number
         if wake { tick.trace.append(Trace.record("state_change", at: now, ["from": "hibernated", "to": "active", "reason": .string(cause.rawValue)])) }
-        tick.trace.append(Trace.record("tick_start", at: now, ["tick": .int64(tickNumber), "cause": .string(cause.rawValue),
-                                                                 "envelopes": .array(envelopes.map { .string($0.id) })]))
+        var start: [String: JSON] = ["tick": .int64(tickNumber), "cause": .string(cause.rawValue), "envelopes": .array(envelopes.map { .string($0.id) })]
+        // How late the tick starts after the earliest alarm it answers fell due (tick lag).
+        if let due = alarms.map(\.dueAt).min() { start["late_ms"] = .int64(max(0, now - due)) }
+        tick.trace.append(Trace.record("tick_start", at: now, start))
         let context = TickContext(agentID: id, config: record.config, state: record.state, cause: cause, now: now,
                                   envelopes: envelopes, alarms: alarms.filter { $0.source != .retry }, compute: AgentCompute(runtime: self, agent: id),
                                   tick: tickNumber, exec: containers.sandbox == nil ? nil : AgentExec(runtime: self, agent: id))

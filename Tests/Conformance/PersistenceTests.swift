@@ -80,6 +80,9 @@ import Testing
             #expect(try await TestRuntime.eventually { try await rt.stateOf("c")["count"] == 2 })
             clock.advance(by: 1000)
             #expect(try await TestRuntime.eventually { try await rt.stateOf("c")["count"] == 3 })
+            // Each alarm tick says how late it started: on time, 4 s late after the reopen, on time.
+            let late = try await rt.lines("c", "logs/trace").filter { $0["type"] == "tick_start" }.map { $0["late_ms"]?.intValue }
+            #expect(late == [0, 4000, 0], "\(late)")
         }
     }
 
