@@ -106,8 +106,10 @@ public final class FaultInjectingStore: AgentStore {
     public func keys(_ agent: String) async throws -> AgentKeyPair? { try await inner.keys(agent) }
     public func saveToken(hash: String, agent: String, at: Int64) async throws { try await inner.saveToken(hash: hash, agent: agent, at: at) }
     public func tokenAgent(hash: String) async throws -> String? { try await inner.tokenAgent(hash: hash) }
-    public func nextAlarmDue() async throws -> Int64? { try await inner.nextAlarmDue() }
-    public func agentsWithDueAlarms(now: Int64, limit: Int) async throws -> [String] { try await inner.agentsWithDueAlarms(now: now, limit: limit) }
+    public func nextAlarmDue(after: Int64?) async throws -> Int64? { try await inner.nextAlarmDue(after: after) }
+    public func agentsWithDueAlarms(now: Int64, after: Int64?, limit: Int) async throws -> [String] {
+        try await inner.agentsWithDueAlarms(now: now, after: after, limit: limit)
+    }
     public func agentsWithPending(limit: Int) async throws -> [String] { try await inner.agentsWithPending(limit: limit) }
     public func spendBudget(_ agent: String, units: Int64, limit: Int64) async throws -> Bool {
         try await inner.spendBudget(agent, units: units, limit: limit)

@@ -83,10 +83,11 @@ public protocol AgentStore: JobStore, SessionStore {
     func saveToken(hash: String, agent: String, at: Int64) async throws
     func tokenAgent(hash: String) async throws -> String?
 
-    /// The earliest due time of any alarm of an agent that is not paused.
-    func nextAlarmDue() async throws -> Int64?
-    /// Agents (not paused) with an alarm due at `now`.
-    func agentsWithDueAlarms(now: Int64, limit: Int) async throws -> [String]
+    /// The earliest due time of a non-paused agent's alarm, of those due after `after` (nil: of all).
+    func nextAlarmDue(after: Int64?) async throws -> Int64?
+    /// Non-paused agents with an alarm due at or before `now`, and after `after` (nil: however
+    /// long ago): the engine looks only at the alarms that fell due since its last look.
+    func agentsWithDueAlarms(now: Int64, after: Int64?, limit: Int) async throws -> [String]
     /// Agents (not paused) with pending envelopes: work left by a previous run.
     func agentsWithPending(limit: Int) async throws -> [String]
 

@@ -109,7 +109,10 @@ extension Runtime {
         }
         metrics.ticksOK.increment()
         // Watchers get what the commit changed from the store's change stream, in commit order.
-        if !alarms.isEmpty || !context.alarmsSet.isEmpty || !context.alarmsCancelled.isEmpty { engine.alarmsChanged() }
+        // Alarms set, and periodic ones moved to their next period (after the tick's now): the
+        // engine looks again from the earliest of them. Cancelled or consumed ones need no look.
+        let fromTick = alarms.isEmpty ? nil : now + 1
+        if let earliest = (context.alarmsSet.map(\.dueAt) + (fromTick.map { [$0] } ?? [])).min() { engine.alarmsChanged(earliest: earliest) }
         guard let next = try? await store.due(id, now: clock.now(), limit: 1) else { return .storageFailed }
         return !next.envelopes.isEmpty || !next.alarms.isEmpty ? .more : .idle
     }

@@ -37,6 +37,9 @@ public final class Runtime: Sendable {
     /// Each agent's parsed config and namespace, reused while its config is the same JSON:
     /// a status read does not parse the config or build the mount table again. Bounded.
     let derived = Mutex<[String: Derived]>([:])
+    /// The standard mount table, made once: its services keep no per-agent state (the agent
+    /// comes with each request), so every agent without access overrides shares it.
+    let standardTable = Mutex<MountTable?>(nil)
     /// Each agent's `status` bytes with the record they were made from: served again while the
     /// stored record is equal (a row the store's cache hands back compares in a few loads).
     let statusFiles = Mutex<[String: (record: AgentRecord, data: Data)]>([:])
@@ -204,13 +207,20 @@ public final class Runtime: Sendable {
     func derived(_ record: AgentRecord) -> Derived {
         if let hit = derived.withLock({ $0[record.id] }), hit.config == record.config, hit.namespace.createdAt == record.createdAt { return hit }
         let parsed = try? AgentSettings(config: record.config)
-        var table = StandardMounts.table(host: self)
+        var table = standardTable.withLock { shared in
+            if let shared { return shared }
+            let made = StandardMounts.table(host: self)
+            shared = made
+            return made
+        }
         if let parsed, !parsed.access.isEmpty { table = table.overriding(parsed.access) }
         let made = Derived(config: record.config, settings: parsed ?? .defaults,
                            namespace: Namespace(agentID: record.id, table: table, prefix: "/agents/\(record.id)", budget: self,
                                                       createdAt: record.createdAt))
+        // Bounded, and large enough for ten thousand agents ticking in turn (an entry is a few
+        // hundred bytes; the table it points at is shared).
         derived.withLock { cache in
-            if cache.count >= 1024 { cache.removeAll(keepingCapacity: true) }
+            if cache.count >= 16_384 { cache.removeAll(keepingCapacity: true) }
             cache[record.id] = made
         }
         return made

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// How a tick ended, for the engine.
 public enum TickOutcome: Sendable, Equatable {
     /// Nothing more is due now (later work comes with its trigger or alarm).
@@ -25,6 +27,15 @@ public actor TickEngine {
     let jobs: AsyncStream<(String, TickCause)>
     let jobSink: AsyncStream<(String, TickCause)>.Continuation
     let alarmBell = Doorbell()
+    /// What the alarm loop is asked to look at again: `.min` every due alarm, `.max` nothing
+    /// beyond what fell due since its last look, else alarms due after this (one just set).
+    let alarmsToRescan = Atomic<Int64>(.min)
+    /// The alarm loop's last look covered alarms due up to here (nil: none yet).
+    var scannedThrough: Int64?
+    var lastFullScan: Int64 = .min
+    /// The last look triggered agents whose alarms were due: until a full look finds none
+    /// left, one comes at least every second.
+    var dueSeen = false
     let clock: any AgentClock
     let store: any AgentStore
 
@@ -58,8 +69,20 @@ public actor TickEngine {
         if machine.isRunning(agent) { trigger(agent, .manual) } else { await tick(agent) }
     }
 
-    /// Alarms changed: look again at when the next one is due.
-    public nonisolated func alarmsChanged() { alarmBell.ring() }
+    /// Alarms changed: look again at every due alarm (an agent resumed, its config changed, one
+    /// was set), or with `earliest` at those due from then on (alarms just set, the earliest
+    /// of them due then), and at when the next one is due. A tick that only consumed its due
+    /// alarms need not say so: the loop's next look starts where its last one ended.
+    public nonisolated func alarmsChanged(earliest: Int64? = nil) {
+        let floor = earliest.map { $0 == .min ? .min : $0 - 1 } ?? .min
+        var seen = alarmsToRescan.load(ordering: .relaxed)
+        while floor < seen {
+            let (exchanged, original) = alarmsToRescan.compareExchange(expected: seen, desired: floor, ordering: .relaxed)
+            if exchanged { break }
+            seen = original
+        }
+        alarmBell.ring()
+    }
 
     public var runningCount: Int { machine.runningCount }
 
@@ -123,13 +146,31 @@ public actor TickEngine {
                 leftoversScanned = true
             }
             for a in storageRetries.takeDue(now: now) { trigger(a, .retry) }
-            if let due = try? await store.agentsWithDueAlarms(now: now, limit: 10_000) {
+            // Only the alarms that fell due since the last look: those due before were
+            // triggered then, and their ticks are running or queued. At ten thousand agents
+            // behind, looking at all of them after every tick cost more than the ticks. Once
+            // a second (and when asked) every due alarm is looked at again, which covers one
+            // whose tick could not consume it, and a clock that went back.
+            let asked = alarmsToRescan.exchange(.max, ordering: .relaxed)
+            var after = scannedThrough
+            if asked == .min || after == nil || now < after! || now - lastFullScan >= 1000 { after = nil }
+            else if asked != .max { after = min(after!, asked) }
+            let limit = 10_000
+            if let due = try? await store.agentsWithDueAlarms(now: now, after: after, limit: limit) {
                 for a in due { trigger(a, .alarm) }
+                if !due.isEmpty { dueSeen = true } else if after == nil { dueSeen = false }
+                if due.count < limit {
+                    scannedThrough = now
+                    if after == nil { lastFullScan = now }
+                } else {
+                    alarmsToRescan.store(.min, ordering: .relaxed)  // more than one look holds: all again next time
+                }
+            } else {
+                alarmsToRescan.store(.min, ordering: .relaxed)
             }
-            let next = (try? await store.nextAlarmDue()) ?? nil
-            // Due alarms are consumed by the ticks just triggered, which ring the bell; the
-            // one-second bound covers an alarm whose tick could not consume it.
-            var deadline = next.map { $0 > now ? $0 : now + 1000 } ?? now + 60_000
+            let next = (try? await store.nextAlarmDue(after: scannedThrough)) ?? nil
+            var deadline = next.map { max($0, now + 1) } ?? now + 60_000
+            if dueSeen { deadline = min(deadline, max(lastFullScan + 1000, now + 1)) }
             if !leftoversScanned { deadline = min(deadline, now + 1000) }
             if let retry = storageRetries.nextDue { deadline = min(deadline, retry) }
             await withTaskGroup(of: Void.self) { race in

@@ -96,20 +96,20 @@ extension SQLiteStore {
         }
     }
 
-    public func nextAlarmDue() async throws -> Int64? {
+    public func nextAlarmDue(after: Int64?) async throws -> Int64? {
         try db.read { conn in
             try conn.scalar("""
-                SELECT min(a.due_at) FROM alarms a JOIN agents g ON g.id = a.agent WHERE g.lifecycle != 'paused'
-                """)?.int
+                SELECT min(a.due_at) FROM alarms a JOIN agents g ON g.id = a.agent WHERE a.due_at > ? AND g.lifecycle != 'paused'
+                """, .int(after ?? .min))?.int
         }
     }
 
-    public func agentsWithDueAlarms(now: Int64, limit: Int) async throws -> [String] {
+    public func agentsWithDueAlarms(now: Int64, after: Int64?, limit: Int) async throws -> [String] {
         try db.read { conn in
             try conn.query("""
                 SELECT DISTINCT a.agent FROM alarms a JOIN agents g ON g.id = a.agent
-                WHERE a.due_at <= ? AND g.lifecycle != 'paused' LIMIT ?
-                """, .int(now), .int(Int64(limit))).compactMap { $0[0].text }
+                WHERE a.due_at <= ? AND a.due_at > ? AND g.lifecycle != 'paused' LIMIT ?
+                """, .int(now), .int(after ?? .min), .int(Int64(limit))).compactMap { $0[0].text }
         }
     }
 
