@@ -5,8 +5,9 @@ on a real release agentd, and how late their ticks start.
   python3 scripts/bench-alarms.py --bin <release bin> [--agents 10000] [--seconds 60]
 
 The agents are created 100 per request, the requests paced over one second, so that their
-alarms fall due in about 100 phases across the second, as a fleet made over time would (with
---one-phase, all at once: every alarm due in the same millisecond, the worst case). After a
+alarms fall due in about 100 phases across the second, as a fleet made over time would. With
+--one-phase they are echo agents whose config alarm has one `at` for all (3 s after the start,
+then every second): every alarm due in the same millisecond, the worst case. After a
 warm-up, for --seconds: ticks/s (the sum of tick_count), agentd's CPU (user + system, in cores),
 and the tick lag of every alarm tick of --sample agents: `late_ms` of their `tick_start` trace
 records (tick started minus the earliest alarm it answers fell due), p50, p99 and max. Goal:
@@ -65,12 +66,15 @@ def main():
         ids = [f"t{i:06d}" for i in range(a.agents)]
         per = a.agents if a.one_phase else max(1, a.agents // 100)
         chunks = [ids[i:i + per] for i in range(0, len(ids), per)]
-        log(f"creating {a.agents:,} counter agents (1 s alarms), {len(chunks)} requests paced over 1 s")
+        log(f"creating {a.agents:,} agents (1 s alarms), {len(chunks)} requests" + ("" if a.one_phase else " paced over 1 s"))
         c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=120)
         t0 = time.monotonic()
+        phase = int(time.time() * 1000) + 3000
+        one = {"alarms": [{"id": "beat", "at": phase, "every_ms": 1000}]}
         for k, chunk in enumerate(chunks):
             for part in range(0, len(chunk), 1000):  # a request takes at most 1,000
-                body = json.dumps([{"id": i, "kind": "counter"} for i in chunk[part:part + 1000]])
+                body = json.dumps([{"id": i, "kind": "echo", "config": one} if a.one_phase else {"id": i, "kind": "counter"}
+                                   for i in chunk[part:part + 1000]])
                 c.request("POST", "/agents", body=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
                 r = c.getresponse()
                 out = r.read()
@@ -99,7 +103,7 @@ def main():
         if not lags:
             sys.exit("no alarm ticks in the window: nothing to measure (is late_ms in tick_start?)")
         rate = (ticks1 - ticks0) / window
-        print(f"== {a.agents:,} counter agents, an alarm each every 1 s ({'one phase' if a.one_phase else f'{len(chunks)} phases'}), "
+        print(f"== {a.agents:,} {'echo' if a.one_phase else 'counter'} agents, an alarm each every 1 s ({'one phase' if a.one_phase else f'{len(chunks)} phases'}), "
               f"release agentd, {window:.0f} s measured")
         print(f"ticks: {rate:,.0f}/s (due: {a.agents:,}/s; {rate / a.agents:.2f} of them), agentd CPU {(cpu1 - cpu0) / window:.2f} cores "
               f"({(cpu1 - cpu0) / max(1, ticks1 - ticks0) * 1e6:.0f} us per tick), RSS {rss:.0f} MB")

@@ -106,7 +106,9 @@ for run in $(seq 1 "$RUNS"); do
   HBP+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post.lua" "http://127.0.0.1:$CEIL_PORT/agents/a/inbox" | rps)")
   SENDS+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post.lua" "$U/agents/a/inbox" | rps)")
   create_lua "$run" >"$WORK/create$run.lua"
-  CREATES+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/create$run.lua" "$U/agents" | rps)")
+  wrk -t2 -c64 -d"${DUR}s" -s "$WORK/create$run.lua" "$U/agents" >"$WORK/create$run.out"
+  if grep -q "Non-2xx" "$WORK/create$run.out"; then echo "creates were refused (not 201): $(cat "$WORK/create$run.out")" >&2; exit 1; fi
+  CREATES+=("$(rps <"$WORK/create$run.out")")
   RAW+=("$("$BIN/agentns-bench" raw-inserts "$WORK/raw$run.sqlite" 3000)")
   SSENDS+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post-slow.lua" "$US/agents/a/inbox" | rps)")
   SRAW+=("$(LD_PRELOAD="$SLOW" "$BIN/agentns-bench" raw-inserts "$WORK/sraw$run.sqlite" 500)")

@@ -42,6 +42,12 @@ def create(d, n, clients, kind):
     last = [t0]
 
     def worker(mine):
+        try:
+            work(mine)
+        except Exception as e:  # a dropped connection or a timeout: the run is refused, not reported
+            failure.append(f"{type(e).__name__}: {e}")
+
+    def work(mine):
         c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=120)
         for start in mine:
             if failure:
@@ -67,6 +73,8 @@ def create(d, n, clients, kind):
         t.join()
     if failure:
         sys.exit("create refused: " + failure[0])
+    if done[0] != n:
+        sys.exit(f"created {done[0]:,} of {n:,}: the run is refused")
     return time.monotonic() - t0
 
 

@@ -55,31 +55,3 @@ class Agentd:
         """User + system CPU time agentd has used so far."""
         fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def create_batches(d, specs, clients=2):
-    """POST /agents with the specs, 1,000 per request, from `clients` keep-alive connections."""
-    import threading
-    token = d.token()
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    import json
-    chunks = [specs[i:i + 1000] for i in range(0, len(specs), 1000)]
-    failure = []
-
-    def worker(mine):
-        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=120)
-        for chunk in mine:
-            if failure:
-                return
-            c.request("POST", "/agents", body=json.dumps(chunk), headers=headers)
-            r = c.getresponse()
-            data = r.read()
-            if r.status != 201:
-                failure.append(f"{r.status} {data[:300]!r}")
-    threads = [threading.Thread(target=worker, args=(chunks[k::clients],)) for k in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failure:
-        sys.exit("create refused: " + failure[0])

@@ -97,6 +97,11 @@ pid_t ans_spawn(const char *path, char *const argv[], char *const envp[], int in
                 kill_listed(procs_path);
             }
         }
+        // The exec ended in the same instant agentd died (SIGCHLD taken first): the death is
+        // still pending, or the parent already gone; what is left in the groups goes too.
+        sigset_t pending;
+        sigemptyset(&pending);
+        if (!gone && (sigpending(&pending) != 0 || sigismember(&pending, SIGTERM) == 1 || getppid() != parent)) gone = 1;
         if (gone) kill_listed(procs_path);
         if (WIFEXITED(st)) _exit(WEXITSTATUS(st));
         _exit(128 + WTERMSIG(st));
@@ -120,13 +125,12 @@ pid_t ans_spawn(const char *path, char *const argv[], char *const envp[], int in
         rl.rlim_cur = rl.rlim_max = (rlim_t)fsize_bytes;
         setrlimit(RLIMIT_FSIZE, &rl);
     }
+    // Ignored signals stay ignored across execve (agentd ignores SIGPIPE, and its service
+    // lifecycle SIGTERM and SIGINT): every signal to its default, then none blocked.
+    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);  // SIGKILL, SIGSTOP and libc's own refuse: harmless
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    // Ignored signals stay ignored across execve (agentd ignores SIGPIPE): give the program the defaults.
-    sigaction(SIGPIPE, &dfl, NULL);
-    sigaction(SIGXFSZ, &dfl, NULL);
-    sigaction(SIGXCPU, &dfl, NULL);
     if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) _exit(126);
     if (keep_fd >= 0) {
         if (keep_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(keep_fd, 3) < 0) _exit(126);

@@ -138,7 +138,8 @@ extension Runtime {
         do {
             _ = try await store.recordFailure(failure)  // watchers get its records and dead letters from the store
             metrics.ticksFailed.increment()
-            engine.alarmsChanged()
+            // Its retry alarm, and periodic alarms given up to their next period: all after the tick's now.
+            engine.alarmsChanged(earliest: min(failure.retryAt, tick.now + 1))
             // Envelopes dead-lettered by this failure may have let the next one through.
             let next = try await store.due(id, now: clock.now(), limit: 1)
             return next.envelopes.isEmpty ? .idle : .more

@@ -32,7 +32,7 @@ public actor TickEngine {
     let alarmsToRescan = Atomic<Int64>(.min)
     /// The alarm loop's last look covered alarms due up to here (nil: none yet).
     var scannedThrough: Int64?
-    var lastFullScan: Int64 = .min
+    var lastFullScan: Int64 = 0
     /// The last look triggered agents whose alarms were due: until a full look finds none
     /// left, one comes at least every second.
     var dueSeen = false
@@ -156,6 +156,10 @@ public actor TickEngine {
             if asked == .min || after == nil || now < after! || now - lastFullScan >= 1000 { after = nil }
             else if asked != .max { after = min(after!, asked) }
             let limit = 10_000
+            // A look that could not finish (storage failed, or more due than one look takes)
+            // is made again, all of it, after 100 ms of real time (not a bell, which every tick
+            // rings): never back to back.
+            var again = false
             if let due = try? await store.agentsWithDueAlarms(now: now, after: after, limit: limit) {
                 for a in due { trigger(a, .alarm) }
                 if !due.isEmpty { dueSeen = true } else if after == nil { dueSeen = false }
@@ -164,15 +168,21 @@ public actor TickEngine {
                     if after == nil { lastFullScan = now }
                 } else {
                     alarmsToRescan.store(.min, ordering: .relaxed)  // more than one look holds: all again next time
+                    again = true
                 }
             } else {
                 alarmsToRescan.store(.min, ordering: .relaxed)
+                again = true
             }
-            let next = (try? await store.nextAlarmDue(after: scannedThrough)) ?? nil
-            var deadline = next.map { max($0, now + 1) } ?? now + 60_000
+            var deadline: Int64
+            do { deadline = try await store.nextAlarmDue(after: scannedThrough).map { max($0, now + 1) } ?? now + 60_000 } catch { deadline = now + 1000 }
             if dueSeen { deadline = min(deadline, max(lastFullScan + 1000, now + 1)) }
             if !leftoversScanned { deadline = min(deadline, now + 1000) }
             if let retry = storageRetries.nextDue { deadline = min(deadline, retry) }
+            if again {
+                try? await Task.sleep(for: .milliseconds(100))
+                continue
+            }
             await withTaskGroup(of: Void.self) { race in
                 race.addTask { [clock, deadline] in try? await clock.sleep(until: deadline) }
                 race.addTask { [alarmBell] in await alarmBell.wait() }

@@ -33,7 +33,7 @@ extension SQLiteStore {
                 logs[log] = try conn.query("SELECT line FROM logs WHERE agent = ? AND log = ? ORDER BY seq", .text(id), .text(log.rawValue))
                     .map { $0[0].text ?? "" }
             }
-            var bundle = AgentBundle(record: record, publicKey: key[1].text ?? "", secret: key[0].blob, alarms: alarms, goals: goals,
+            var bundle = AgentBundle(record: record, publicKey: SQLiteStore.publicKeyHex(key[1]), secret: key[0].blob, alarms: alarms, goals: goals,
                                      inbox: inbox, deadLetters: dead, logs: logs)
             bundle.seen = seen
             bundle.program = try conn.query("SELECT body FROM programs WHERE agent = ?", .text(id)).first?[0].blob.map { Data($0) }
@@ -63,7 +63,7 @@ extension SQLiteStore {
                 """, .text(id), .text(r.kind), .text(r.config.description), .text(r.state.description), .text(r.lifecycle.rawValue),
                            .int(r.createdAt), .int(r.tickCount), r.lastTickAt.map { .int($0) } ?? .null, r.lastTickCause.map { .text($0) } ?? .null,
                            .int(r.droppedCount), .int(r.budgetSpent), .int(Int64(b.inbox.count)), .int(0), .int(try conn.nextIncarnation()))
-            try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(id), .blob(secret), .text(b.publicKey))
+            try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(id), .blob(secret), SQLiteStore.storedPublicKey(b.publicKey))
             if let program = b.program {
                 let info = ProgramInfo(version: 1, bytes: Int64(program.count), sha256: ProgramLimits.sha256(program), updatedAt: r.createdAt)
                 try conn.query("INSERT INTO programs(agent, body) VALUES(?, ?)", .text(id), .blob(Array(program)))

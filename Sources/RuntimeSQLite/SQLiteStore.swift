@@ -83,7 +83,7 @@ public final class SQLiteStore: AgentStore {
                            record.program.map { .text($0.stored.description) } ?? .null)
                 if let program = a.program { try conn.query("INSERT INTO programs(agent, body) VALUES(?, ?)", .text(record.id), .blob(Array(program))) }
                 try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(record.id), .blob(a.keys.secret),
-                               .text(a.keys.publicKey))
+                               Self.storedPublicKey(a.keys.publicKey))
                 for alarm in a.alarms { try conn.setAlarm(record.id, alarm) }
                 for (id, body) in a.goals { try conn.putGoal(record.id, id, body, at: record.createdAt) }
                 appended += try conn.appendLogs(record.id, a.trace.map { (.trace, $0) }, retain: self.options.logRetain)
@@ -193,8 +193,23 @@ public final class SQLiteStore: AgentStore {
     public func keys(_ agent: String) async throws -> AgentKeyPair? {
         try db.read { conn in
             guard let row = try conn.query("SELECT secret, pubkey FROM identity WHERE agent = ?", .text(agent)).first,
-                  let secret = row[0].blob, let pub = row[1].text else { return nil }
-            return AgentKeyPair(secret: secret, publicKey: pub)
+                  let secret = row[0].blob else { return nil }
+            return AgentKeyPair(secret: secret, publicKey: Self.publicKeyHex(row[1]))
+        }
+    }
+
+    /// A public key as stored: its 32 bytes (a row made before 2026-12-04 holds the 64 hex
+    /// characters as text, which reads the same). Half the bytes, for every agent.
+    static func storedPublicKey(_ hex: String) -> SQLValue {
+        Hex.decode(hex).map { .blob($0) } ?? .text(hex)
+    }
+
+    /// A stored public key as lowercase hex, from either form.
+    static func publicKeyHex(_ value: SQLValue) -> String {
+        switch value {
+        case .blob(let bytes): Hex.encode(bytes)
+        case .text(let hex): hex
+        default: ""
         }
     }
 

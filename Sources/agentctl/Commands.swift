@@ -81,7 +81,11 @@ struct Create: AsyncParsableCommand {
             deleted again. Replace it later with 'agentctl write <id>/program - < FILE'; read it with \
             'agentctl cat <id>/program'.
 
-            --from FILE creates a fleet instead: FILE ('-' for standard input) holds one agent per line as JSON,             {"id", "kind", "config"?, "program"?} (the body of POST /agents). They are sent 1,000 a request, each             request created whole or not at all; progress goes to stderr. If a request is refused, the agents of the             requests before it exist, none of it or after it do, and the message names the line to resume from             (fix it, then run again with the lines from there).
+            --from FILE creates a fleet instead: FILE ('-' for standard input) holds one agent per line as JSON, \
+            {"id", "kind", "config"?, "program"?} (the body of POST /agents). They are sent up to 1,000 (and 4 MiB) a \
+            request, each request created whole or not at all; progress goes to stderr. If a request is refused, the \
+            agents of the requests before it exist, none of it or after it do, and the message names the line to \
+            resume from (fix it, then run again with the lines from there).
 
             Examples:
               agentctl create scout --kind echo
@@ -179,10 +183,12 @@ struct Create: AsyncParsableCommand {
     /// The agents of an NDJSON file, 1,000 a request.
     func createMany(_ file: String) async throws {
         let client = connection.client
-        let text = String(decoding: try Self.load(file, "--from"), as: UTF8.self)
+        let data = try Self.load(file, "--from")
         var lines: [(number: Int, agent: JSON)] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+        // Lines are split on the bytes (a "\r\n" is one Character to Swift, and a file from
+        // Windows ends its lines so).
+        for (i, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            let trimmed = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty { continue }
             guard let agent = try? JSON(parsing: Data(trimmed.utf8)) else {
                 throw FSError(.invalidInput, "--from line \(i + 1) is not JSON; nothing was created")
@@ -191,27 +197,43 @@ struct Create: AsyncParsableCommand {
         }
         guard !lines.isEmpty else { throw FSError(.invalidInput, "--from: no agents in the file") }
         var created = 0
-        let size = 1_000
-        for start in stride(from: 0, to: lines.count, by: size) {
-            let batch = lines[start..<min(start + size, lines.count)]
+        // A request of at most 1,000 agents and 4 MiB (agentd takes 8 MiB: exec agents' programs
+        // can make a thousand lines larger than that).
+        var start = 0
+        while start < lines.count {
+            var end = start
+            var bytes = 2
+            while end < lines.count, end - start < 1_000 {
+                let size = lines[end].agent.description.utf8.count + 1
+                if end > start, bytes + size > 4 << 20 { break }
+                bytes += size
+                end += 1
+            }
+            let batch = lines[start..<end]
+            start = end
             let body: Data
             do {
                 body = try await client.post("/agents", body: Data(JSON.array(batch.map(\.agent)).description.utf8))
             } catch let e as FSError {
                 let first = batch.first!.number
                 var message = e.message
-                // "agent 3 (...)": the index within this request, as a line of the file.
+                // "agent 3 (...)": the index within this request, as a line of the file; a taken id, its line.
                 if message.hasPrefix("agent "), let n = Int(message.dropFirst(6).prefix { $0.isNumber }), n < batch.count {
                     message = "line \(batch[batch.startIndex + n].number): " + message
+                } else if e.code == .alreadyExists,
+                          let line = batch.first(where: { $0.agent["id"]?.stringValue.map { message.contains("'\($0)'") } ?? false }) {
+                    message = "line \(line.number): " + message
                 }
-                throw FSError(e.code, "\(message); \(created) agents were created (the lines before \(first)), none from line \(first) on",
-                              path: e.path)
+                let fate = e.code == .unavailable
+                    ? "the request from line \(first) may or may not have been created (list the agents to see), none after it"
+                    : "none from line \(first) on"
+                throw FSError(e.code, "\(message); \(created) agents were created (the lines before \(first)), \(fate)", path: e.path)
             }
             created += batch.count
             if connection.json {
                 out(((try? parseJSON(body))?.arrayValue ?? []).map { $0.description + "\n" }.joined())
             }
-            if lines.count > size { FileHandle.standardError.write(Data("created \(created) of \(lines.count)\n".utf8)) }
+            if lines.count > batch.count { FileHandle.standardError.write(Data("created \(created) of \(lines.count)\n".utf8)) }
         }
         if !connection.json { out("created \(created) agents\n") }
     }

@@ -57,4 +57,32 @@ import Testing
         try conn.exec("INSERT INTO agents(id, kind, config, state, lifecycle, created_at) VALUES('idle', 'echo', '{}', '{}', 'active', 0)")
         #expect(try conn.query("SELECT id FROM agents INDEXED BY agents_pending WHERE queue_depth > 0").compactMap { $0[0].text } == ["w"])
     }
+
+    /// A public key is stored as its 32 bytes; a row that holds the 64 hex characters (made
+    /// before) reads, signs and exports the same.
+    @Test func publicKeysAreStoredAsBytesAndOldTextRowsStillRead() async throws {
+        let path = try TestRuntime.temporaryDirectory() + "/agentd.sqlite"
+        let old = Schnorr.generate()
+        try await withRuntime(databasePath: path) { rt in
+            _ = try await rt.createAgent(id: "new", kind: "echo")
+            _ = try await rt.createAgent(id: "old", kind: "echo")
+        }
+        do {
+            let conn = try SQLiteConnection(path: path, readOnly: false)
+            try conn.query("UPDATE identity SET secret = ?, pubkey = ? WHERE agent = 'old'", .blob(old.secret), .text(old.publicKey))
+            let stored = try conn.query("SELECT agent, typeof(pubkey), length(pubkey) FROM identity ORDER BY agent")
+            #expect(stored.map { "\($0[0].text!) \($0[1].text!) \($0[2].int!)" } == ["new blob 32", "old text 64"])
+        }
+        try await withRuntime(databasePath: path) { rt in
+            #expect(try await rt.op.readString("/agents/old/identity/pubkey") == old.publicKey + "\n")
+            let new = try await rt.op.readString("/agents/new/identity/pubkey")
+            #expect(new.count == 65 && new.allSatisfy { $0.isHexDigit && !$0.isUppercase || $0 == "\n" })
+            for id in ["old", "new"] {
+                let pub = try await rt.op.readString("/agents/\(id)/identity/pubkey").trimmingCharacters(in: .newlines)
+                let sig = try await rt.sign(as: id, Data("hello".utf8))
+                #expect(Schnorr.verify(pubkey: pub, data: Data("hello".utf8), signature: sig), "\(id): the stored key signs as its pubkey says")
+                #expect(try await rt.exportAgent(id, includeSecret: false)["identity"]?["pubkey"]?.stringValue == pub)
+            }
+        }
+    }
 }
