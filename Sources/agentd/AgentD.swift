@@ -59,6 +59,9 @@ struct AgentD: AsyncParsableCommand {
     @Flag(help: "Run no sandbox provider: containers/ refuses sessions (503).")
     var noSandbox = false
 
+    @Option(help: "Ticks that may run at once, over all agents (each agent still runs one at a time); a tick waiting on its commit holds its slot, so this bounds ticks/s at about this many per commit latency.")
+    var maxConcurrentTicks: Int = 256
+
     @Flag(help: "Create an echo agent named 'demo' if it does not exist.")
     var demo = false
 
@@ -72,6 +75,9 @@ struct AgentD: AsyncParsableCommand {
     var allowOther = false
 
     func validate() throws {
+        guard (1...100_000).contains(maxConcurrentTicks) else {
+            throw ValidationError("--max-concurrent-ticks takes 1 to 100000, not \(maxConcurrentTicks)")
+        }
         guard headTimeout > 0, bodyTimeout > 0, stallTimeout > 0 else {
             throw ValidationError("--head-timeout, --body-timeout and --stall-timeout must be positive")
         }
@@ -133,7 +139,7 @@ struct AgentD: AsyncParsableCommand {
         // (`<mount>/<id>` is bound into the agent's sandbox), owned by the sandbox user so that
         // the kernel applies the modes each agent's principal is shown. `.self` is no agent id.
         let selfPath = sandbox.flatMap { $0.enforceable.isEmpty ? nil : $0.root + "/.self" }
-        let runtime = Runtime(store: store, metrics: PrometheusMetricsFactory(registry: registry), providers: OpenAIProviderFactory(http: http),
+        let runtime = Runtime(store: store, maxConcurrentTicks: maxConcurrentTicks, metrics: PrometheusMetricsFactory(registry: registry), providers: OpenAIProviderFactory(http: http),
                               sandbox: sandbox, selfMount: selfPath)
         if demo, try await store.agent("demo") == nil {
             _ = try await runtime.createAgent(id: "demo", kind: "echo")
