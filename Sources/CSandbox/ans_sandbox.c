@@ -34,6 +34,15 @@ static int write_pid(int fd, pid_t pid) {
     return write(fd, buf, (size_t)n) == n;
 }
 
+/// The kernel's sigaction (rt_sigaction), for the signals libc keeps for itself (32 and 33 in
+/// glibc), which its sigaction refuses to change and an ignoring parent can leave ignored.
+struct ans_ksigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+
 /// Kills every process listed in a cgroup.procs file (a few rounds: forks race the reading).
 static void kill_listed(const char *procs_path) {
     for (int round = 0; round < 20; round++) {
@@ -127,7 +136,12 @@ pid_t ans_spawn(const char *path, char *const argv[], char *const envp[], int in
     }
     // Ignored signals stay ignored across execve (agentd ignores SIGPIPE, and its service
     // lifecycle SIGTERM and SIGINT): every signal to its default, then none blocked.
-    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);  // SIGKILL, SIGSTOP and libc's own refuse: harmless
+    // Through the kernel's call: glibc's sigaction refuses its own two (32, 33), which a parent
+    // may have left ignored too. SIGKILL and SIGSTOP refuse: harmless.
+    for (int sig = 1; sig <= 64; sig++) {
+        struct ans_ksigaction k = {SIG_DFL, 0, NULL, 0};
+        syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

@@ -42,6 +42,11 @@ static int control(int devnull) {
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
+    // And libc's own two, as a parent can leave them (seen in CI: SigIgn 0x180000000).
+    for (int sig = 32; sig <= 33; sig++) {
+        struct ans_ksigaction k = {SIG_IGN, 0, NULL, 0};
+        syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
+    }
     char *av[] = {"cat", "/proc/self/status", NULL};
     char *ev[] = {NULL};
     pid_t p = ans_spawn("/bin/cat", av, ev, devnull, fds[1], devnull, -1, NULL, 0, 0, -1, 65534, 65534, "/nonexistent");
