@@ -19,11 +19,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import Agentd, log  # noqa: E402
+from benchlib import fresh_agentd, log  # noqa: E402
 
 
 def get(d, path):
@@ -56,10 +55,7 @@ def main():
     ap.add_argument("--one-phase", action="store_true", help="every alarm due in the same millisecond")
     ap.add_argument("--port", type=int, default=5691)
     a = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="agentns-alarms.", dir="/var/tmp")
-    data = os.path.join(work, "data")
-    os.makedirs(data)
-    d = Agentd(a.bin, data, a.port)
+    work, d = fresh_agentd(a.bin, a.port, "agentns-alarms.")
     try:
         d.start()
         token = d.token()

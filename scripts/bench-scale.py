@@ -19,12 +19,11 @@ import random
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import Agentd, log  # noqa: E402
+from benchlib import fresh_agentd, log  # noqa: E402
 
 
 def agent_id(i):
@@ -127,10 +126,8 @@ def main():
     ap.add_argument("--port", type=int, default=5690)
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
     a = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="agentns-scale.", dir="/var/tmp")
-    data = os.path.join(work, "data")
-    os.makedirs(data)
-    d = Agentd(a.bin, data, a.port)
+    work, d = fresh_agentd(a.bin, a.port, "agentns-scale.")
+    data = d.data
     try:
         d.start()
         log(f"creating {a.agents:,} {a.kind} agents, 1,000 per request, {a.clients} connections (data in {work})")

@@ -55,3 +55,12 @@ class Agentd:
         """User + system CPU time agentd has used so far."""
         fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fresh_agentd(bin_dir, port, prefix):
+    """A new data directory under /var/tmp and an agentd (not yet started) over it: (work, agentd)."""
+    import tempfile
+    work = tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
+    data = os.path.join(work, "data")
+    os.makedirs(data)
+    return work, Agentd(bin_dir, data, port)
