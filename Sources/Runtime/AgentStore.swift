@@ -205,14 +205,6 @@ public struct NewAgent: Sendable {
     }
 }
 
-extension AgentStore {
-    /// One agent: `createAgents` of one.
-    public func createAgent(_ record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], program: Data?,
-                            trace: [JSON]) async throws -> [LogRecord] {
-        try await createAgents([NewAgent(record: record, keys: keys, alarms: alarms, goals: goals, program: program, trace: trace)])
-    }
-}
-
 /// What a create asks for: an id, a kind, its config, and an exec agent's first program.
 public struct AgentSpec: Sendable {
     public var id: String
