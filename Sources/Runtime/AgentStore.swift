@@ -77,7 +77,13 @@ public protocol AgentStore: JobStore, SessionStore {
     /// False when there was no such goal.
     func removeGoal(_ agent: String, id: String) async throws -> Bool
 
+    /// The key pair stored for the agent: an agent imported with its private key, or made
+    /// before keys were derived. nil when it has none, and its keys are derived from the node's
+    /// identity secret and its incarnation (`Schnorr.derive`).
     func keys(_ agent: String) async throws -> AgentKeyPair?
+    /// The node's secret called `name`, made `fresh` the first time it is asked for and the same
+    /// for ever after (kept with the agents: a copy of the database carries it). Never in a bundle.
+    func nodeSecret(_ name: String, orInsert fresh: [UInt8]) async throws -> [UInt8]
 
     /// Agent tokens are kept only as hashes; deleting the agent deletes its tokens.
     func saveToken(hash: String, agent: String, at: Int64) async throws
@@ -96,7 +102,8 @@ public protocol AgentStore: JobStore, SessionStore {
     /// Gives back units spent for an operation that then failed (never below zero).
     func refundBudget(_ agent: String, units: Int64) async throws
 
-    /// Everything stored for the agent (tokens excepted), read from one snapshot: export.
+    /// Everything stored for the agent (tokens excepted), read from one snapshot: export. An
+    /// agent with no stored keys has an empty `publicKey` and no secret: the runtime derives them.
     func exportAgent(_ id: String) async throws -> AgentBundle
     /// Writes a whole agent in one transaction, then appends `trace`: import. An existing agent
     /// of the same id is already_exists unless `replace`, which deletes it first. The bundle's
@@ -185,17 +192,18 @@ public struct FeedSeed: Sendable, Equatable {
     }
 }
 
-/// An agent as `AgentStore.createAgents` writes it: its row, identity, first alarms and goals,
-/// an exec agent's first program (its metadata is in `record.program`) and its first trace.
+/// An agent as `AgentStore.createAgents` writes it: its row, first alarms and goals, an exec
+/// agent's first program (its metadata is in `record.program`) and its first trace. `keys` is
+/// nil for an agent whose keys are derived (every new one): no identity row is written.
 public struct NewAgent: Sendable {
     public var record: AgentRecord
-    public var keys: AgentKeyPair
+    public var keys: AgentKeyPair?
     public var alarms: [Alarm]
     public var goals: [String: JSON]
     public var program: Data?
     public var trace: [JSON]
 
-    public init(record: AgentRecord, keys: AgentKeyPair, alarms: [Alarm], goals: [String: JSON], program: Data?, trace: [JSON]) {
+    public init(record: AgentRecord, keys: AgentKeyPair? = nil, alarms: [Alarm], goals: [String: JSON], program: Data?, trace: [JSON]) {
         self.record = record
         self.keys = keys
         self.alarms = alarms

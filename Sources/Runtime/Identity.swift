@@ -42,6 +42,26 @@ public enum Schnorr {
         }
     }
 
+    /// The key pair of one agent, derived from the node's identity secret: HMAC-SHA256 of the
+    /// agent's incarnation (unique for every agent the node ever made, never reused) and its id,
+    /// keyed by the secret. Nothing is stored per agent, so a fleet costs no identity rows; the
+    /// node secret is kept with the agents (the same database, so a backup carries it). In the
+    /// 2^-128 case that a digest is not a valid secret key, a counter byte makes the next try.
+    public static func derive(nodeSecret: [UInt8], agent: String, incarnation: Int64) -> AgentKeyPair {
+        let key = SymmetricKey(data: nodeSecret)
+        var message = Array("agentns identity v1\u{0}".utf8)
+        withUnsafeBytes(of: UInt64(bitPattern: incarnation).bigEndian) { message += $0 }
+        message += Array(agent.utf8)
+        var attempt: UInt8 = 0
+        while true {
+            var mac = HMAC<SHA256>(key: key)
+            mac.update(data: message)
+            if attempt > 0 { mac.update(data: [attempt]) }
+            if let pair = try? keyPair(secret: Array(mac.finalize())) { return pair }
+            attempt &+= 1
+        }
+    }
+
     public static func keyPair(secret: [UInt8]) throws -> AgentKeyPair {
         guard secret.count == 32 else { throw FSError(.invalidInput, "a secret key is 32 bytes") }
         var keypair = secp256k1_keypair()

@@ -204,9 +204,26 @@ extension Runtime: AgentHost {
 
     public func verify(pubkey: String, data: Data, signature: String) -> Bool { Schnorr.verify(pubkey: pubkey, data: data, signature: signature) }
 
+    /// The agent's key pair: the one stored for it, or else the one derived from its incarnation.
     func keys(_ agent: String) async throws -> AgentKeyPair {
-        guard let k = try await store.keys(agent) else { throw FSError(.notFound, "no agent '\(agent)'", path: "/agents/\(agent)") }
-        return k
+        if let k = try await store.keys(agent) { return k }
+        return try await keys(of: try await requireAgent(agent))
+    }
+
+    /// The key pair derived for this incarnation of an agent (`Schnorr.derive`).
+    func keys(of record: AgentRecord) async throws -> AgentKeyPair {
+        Schnorr.derive(nodeSecret: try await identitySecret(), agent: record.id, incarnation: record.incarnation)
+    }
+
+    /// The node's identity secret, made on first use and then read once per process.
+    func identitySecret() async throws -> [UInt8] {
+        if let secret = identitySecretCache.withLock({ $0 }) { return secret }
+        var rng = SystemRandomNumberGenerator()
+        let fresh = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
+        let secret = try await store.nodeSecret("identity", orInsert: fresh)
+        guard secret.count == 32 else { throw FSError(.unavailable, "the node's identity secret is \(secret.count) bytes, not 32; the database is damaged") }
+        identitySecretCache.withLock { $0 = secret }
+        return secret
     }
 }
 

@@ -7,6 +7,11 @@ extension Runtime {
     public func exportAgent(_ rawID: String, includeSecret: Bool) async throws -> JSON {
         let id = try AgentID.validate(rawID)
         var bundle = try await store.exportAgent(id)
+        if bundle.secret == nil {
+            let pair = try await keys(of: bundle.record)
+            bundle.publicKey = pair.publicKey
+            bundle.secret = pair.secret
+        }
         if !includeSecret { bundle.secret = nil }
         return bundle.json(exportedAt: clock.now())
     }

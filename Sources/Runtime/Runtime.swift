@@ -43,6 +43,8 @@ public final class Runtime: Sendable {
     /// Each agent's `status` bytes with the record they were made from: served again while the
     /// stored record is equal (a row the store's cache hands back compares in a few loads).
     let statusFiles = Mutex<[String: (record: AgentRecord, data: Data)]>([:])
+    /// `identitySecret()`, once read.
+    let identitySecretCache = Mutex<[UInt8]?>(nil)
     public static let version = "0.1.0"
 
     struct Derived: Sendable {
@@ -145,7 +147,7 @@ public final class Runtime: Sendable {
             record.program = info
             trace.append(Trace.record("program_change", at: now, info.json.objectValue ?? [:]))
         }
-        return NewAgent(record: record, keys: Schnorr.generate(), alarms: settings.configAlarms(now: now) + context.alarmsSet,
+        return NewAgent(record: record, alarms: settings.configAlarms(now: now) + context.alarmsSet,
                         goals: context.goalsPut, program: spec.program, trace: trace)
     }
 

@@ -16,9 +16,8 @@ extension SQLiteStore {
             defer { try? conn.exec("COMMIT") }
             guard let row = try conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id = ?", .text(id)).first else { throw Self.notFound(id) }
             let record = Self.decodeAgent(row)
-            guard let key = try conn.query("SELECT secret, pubkey FROM identity WHERE agent = ?", .text(id)).first else {
-                throw FSError(.unavailable, "agent '\(id)' has no identity row", path: "/agents/\(id)")
-            }
+            // No row: the keys are derived, and the runtime fills them in from the incarnation.
+            let key = try conn.query("SELECT secret, pubkey FROM identity WHERE agent = ?", .text(id)).first
             let alarms = try conn.query("SELECT alarm_id, due_at, every_ms, source, attempts FROM alarms WHERE agent = ? ORDER BY alarm_id", .text(id))
                 .map(Self.decodeAlarm)
             let goals = try conn.query("SELECT goal_id, body, updated_at, version FROM goals WHERE agent = ? ORDER BY goal_id", .text(id))
@@ -30,10 +29,10 @@ extension SQLiteStore {
                 .map { (id: $0[0].text ?? "", at: $0[1].int ?? 0) }
             var logs: [LogName: [String]] = [:]
             for log in LogName.allCases {
-                logs[log] = try conn.query("SELECT line FROM logs WHERE agent = ? AND log = ? ORDER BY seq", .text(id), .text(log.rawValue))
+                logs[log] = try conn.query("SELECT line FROM logs WHERE agent = ? AND log = ? ORDER BY offset", .text(id), .text(log.rawValue))
                     .map { $0[0].text ?? "" }
             }
-            var bundle = AgentBundle(record: record, publicKey: SQLiteStore.publicKeyHex(key[1]), secret: key[0].blob, alarms: alarms, goals: goals,
+            var bundle = AgentBundle(record: record, publicKey: key.map { SQLiteStore.publicKeyHex($0[1]) } ?? "", secret: key?[0].blob, alarms: alarms, goals: goals,
                                      inbox: inbox, deadLetters: dead, logs: logs)
             bundle.seen = seen
             bundle.program = try conn.query("SELECT body FROM programs WHERE agent = ?", .text(id)).first?[0].blob.map { Data($0) }

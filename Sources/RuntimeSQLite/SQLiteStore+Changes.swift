@@ -76,7 +76,7 @@ extension SQLiteStore {
             let high = UInt64(max(0, try conn.scalar("SELECT seq FROM sqlite_sequence WHERE name = ?", .text(table))?.int ?? 0))
             switch source {
             case .log(let log):
-                let rows = try conn.query("SELECT seq, line, offset FROM logs WHERE agent = ? AND log = ? ORDER BY seq DESC LIMIT ?",
+                let rows = try conn.query("SELECT seq, line, offset FROM logs WHERE agent = ? AND log = ? ORDER BY offset DESC LIMIT ?",
                                           .text(agent), .text(log.rawValue), .int(Int64(limit)))
                 let records = rows.reversed().map { (id: UInt64($0[0].int ?? 0), line: $0[1].text ?? "") }
                 // Nothing older is gone when the oldest record read starts the file.

@@ -6,7 +6,7 @@ public import Services
 extension SQLiteStore {
     public func logTail(_ agent: String, _ log: LogName, limit: Int) async throws -> (records: [LogRecord], hasOlder: Bool) {
         try db.read { conn in
-            let rows = try conn.query("SELECT seq, line, offset FROM logs WHERE agent = ? AND log = ? ORDER BY seq DESC LIMIT ?",
+            let rows = try conn.query("SELECT seq, line, offset FROM logs WHERE agent = ? AND log = ? ORDER BY offset DESC LIMIT ?",
                                       .text(agent), .text(log.rawValue), .int(Int64(limit)))
             let records = rows.reversed().map { LogRecord(log: log, seq: $0[0].int ?? 0, line: $0[1].text ?? "") }
             let firstOffset = rows.last?[2].int ?? 0
@@ -32,7 +32,8 @@ extension SQLiteStore {
             try conn.exec("BEGIN")
             defer { try? conn.exec("COMMIT") }
             let slice = try conn.readLog(agent, log, range)
-            let last = try conn.scalar("SELECT max(seq) FROM logs WHERE agent = ? AND log = ?", .text(agent), .text(log.rawValue))?.int
+            // The last record is the one at the highest offset (schema 9: offsets grow with ids).
+            let last = try conn.scalar("SELECT seq FROM logs WHERE agent = ? AND log = ? ORDER BY offset DESC LIMIT 1", .text(agent), .text(log.rawValue))?.int
             return (slice, UInt64(max(0, last ?? 0)))
         }
     }
@@ -109,8 +110,8 @@ extension SQLiteConnection {
             // per hundred records, so the cost of the DELETE is spread over them.
             if (offset + len) / Self.pruneEveryBytes != offset / Self.pruneEveryBytes {
                 try query("""
-                    DELETE FROM logs WHERE agent = ?1 AND log = ?2 AND seq <= (
-                        SELECT seq FROM logs WHERE agent = ?1 AND log = ?2 ORDER BY seq DESC LIMIT 1 OFFSET ?3)
+                    DELETE FROM logs WHERE agent = ?1 AND log = ?2 AND offset <= (
+                        SELECT offset FROM logs WHERE agent = ?1 AND log = ?2 ORDER BY offset DESC LIMIT 1 OFFSET ?3)
                     """, .text(agent), .text(log.rawValue), .int(Int64(retain)))
             }
         }

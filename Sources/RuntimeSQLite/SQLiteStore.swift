@@ -82,8 +82,10 @@ public final class SQLiteStore: AgentStore {
                            .text(record.lifecycle.rawValue), .int(record.createdAt), .int(incarnation),
                            record.program.map { .text($0.stored.description) } ?? .null)
                 if let program = a.program { try conn.query("INSERT INTO programs(agent, body) VALUES(?, ?)", .text(record.id), .blob(Array(program))) }
-                try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(record.id), .blob(a.keys.secret),
-                               Self.storedPublicKey(a.keys.publicKey))
+                if let keys = a.keys {
+                    try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(record.id), .blob(keys.secret),
+                                   Self.storedPublicKey(keys.publicKey))
+                }
                 for alarm in a.alarms { try conn.setAlarm(record.id, alarm) }
                 for (id, body) in a.goals { try conn.putGoal(record.id, id, body, at: record.createdAt) }
                 appended += try conn.appendLogs(record.id, a.trace.map { (.trace, $0) }, retain: self.options.logRetain)
@@ -195,6 +197,19 @@ public final class SQLiteStore: AgentStore {
             guard let row = try conn.query("SELECT secret, pubkey FROM identity WHERE agent = ?", .text(agent)).first,
                   let secret = row[0].blob else { return nil }
             return AgentKeyPair(secret: secret, publicKey: Self.publicKeyHex(row[1]))
+        }
+    }
+
+    public func nodeSecret(_ name: String, orInsert fresh: [UInt8]) async throws -> [UInt8] {
+        if let value = try db.read({ conn in try conn.query("SELECT value FROM secrets WHERE name = ?", .text(name)).first?[0].blob }) {
+            return value
+        }
+        return try await db.write { conn in
+            try conn.query("INSERT INTO secrets(name, value) VALUES(?, ?) ON CONFLICT(name) DO NOTHING", .text(name), .blob(fresh))
+            guard let value = try conn.query("SELECT value FROM secrets WHERE name = ?", .text(name)).first?[0].blob else {
+                throw FSError(.unavailable, "the node secret '\(name)' could not be kept")
+            }
+            return value
         }
     }
 

@@ -210,6 +210,6 @@ extension BundleTests {
 }
 
 /// `withRuntime` that hands back what `body` returns (the runtime is closed after).
-func withRuntimeValue<T: Sendable>(_ body: (Runtime) async throws -> T) async throws -> T {
-    try await TestRuntime.with(body)
+func withRuntimeValue<T: Sendable>(databasePath: String? = nil, _ body: (Runtime) async throws -> T) async throws -> T {
+    try await TestRuntime.with(databasePath: databasePath, body)
 }

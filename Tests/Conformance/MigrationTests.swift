@@ -58,26 +58,67 @@ import Testing
         #expect(try conn.query("SELECT id FROM agents INDEXED BY agents_pending WHERE queue_depth > 0").compactMap { $0[0].text } == ["w"])
     }
 
-    /// A public key is stored as its 32 bytes; a row that holds the 64 hex characters (made
-    /// before) reads, signs and exports the same.
-    @Test func publicKeysAreStoredAsBytesAndOldTextRowsStillRead() async throws {
+    /// Schema 9 keeps one index on logs: every query of a log, by record id or by byte offset,
+    /// is planned on `logs_offset` (no scan, no sort), and a log made before reads the same.
+    @Test func everyLogQueryUsesTheOneLogIndex() async throws {
+        let path = try TestRuntime.temporaryDirectory() + "/agentd.sqlite"
+        do {
+            let conn = try SQLiteConnection(path: path, readOnly: false)
+            for m in Schema.migrations.prefix(8) { try conn.exec(m) }
+            try conn.exec("PRAGMA user_version=8")
+            try conn.exec("INSERT INTO agents(id, kind, config, state, lifecycle, created_at, incarnation, trace_bytes) VALUES('old', 'echo', '{}', '{}', 'active', 0, 1, 12)")
+            try conn.exec("INSERT INTO logs(agent, log, offset, len, line) VALUES('old', 'trace', 0, 6, 'first'), ('old', 'trace', 6, 6, 'again')")
+        }
+        let conn = try SQLiteConnection(path: path, readOnly: false)
+        try Schema.migrate(conn)
+        #expect(try conn.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'logs'").compactMap { $0[0].text } == ["logs_offset"])
+        for sql in [
+            "SELECT seq, line, offset FROM logs WHERE agent = 'a' AND log = 'trace' ORDER BY offset DESC LIMIT 10",
+            "SELECT seq FROM logs WHERE agent = 'a' AND log = 'trace' ORDER BY offset DESC LIMIT 1",
+            "SELECT max(offset) FROM logs WHERE agent = 'a' AND log = 'trace' AND offset <= 100",
+            "SELECT offset, line FROM logs WHERE agent = 'a' AND log = 'trace' AND offset >= 5 ORDER BY offset LIMIT 256",
+            "DELETE FROM logs WHERE agent = 'a' AND log = 'trace' AND offset <= (SELECT offset FROM logs WHERE agent = 'a' AND log = 'trace' ORDER BY offset DESC LIMIT 1 OFFSET 100)",
+        ] {
+            let plan = try conn.query("EXPLAIN QUERY PLAN " + sql).compactMap { $0.last?.text }.joined(separator: "; ")
+            #expect(plan.contains("logs_offset") && !plan.contains("TEMP B-TREE") && !plan.contains("SCAN logs"), "\(sql): \(plan)")
+        }
+        try await withRuntime(databasePath: path) { rt in
+            #expect(try await rt.op.readString("/agents/old/logs/trace") == "first\nagain\n")
+            for i in 0..<3 { try await rt.send("old", "m\(i)") }
+            #expect(try await rt.drained("old"))
+            let lines = try await rt.op.readString("/agents/old/logs/trace").split(separator: "\n")
+            #expect(lines.prefix(2) == ["first", "again"] && lines.count > 2)
+        }
+    }
+
+    /// Keys an agent keeps (imported with its private key, or made before keys were derived)
+    /// are stored with the public key as its 32 bytes; a row that holds the 64 hex characters
+    /// (made before that) reads, signs and exports the same, and a new agent has no row at all.
+    @Test func storedKeysWinAndOldTextRowsStillRead() async throws {
         let path = try TestRuntime.temporaryDirectory() + "/agentd.sqlite"
         let old = Schnorr.generate()
+        let kept = try await withRuntimeValue { rt in
+            _ = try await rt.createAgent(id: "donor", kind: "echo")
+            return try await rt.exportAgent("donor", includeSecret: true)
+        }
         try await withRuntime(databasePath: path) { rt in
             _ = try await rt.createAgent(id: "new", kind: "echo")
             _ = try await rt.createAgent(id: "old", kind: "echo")
+            _ = try await rt.importAgent(kept, as: "imported")
         }
         do {
             let conn = try SQLiteConnection(path: path, readOnly: false)
-            try conn.query("UPDATE identity SET secret = ?, pubkey = ? WHERE agent = 'old'", .blob(old.secret), .text(old.publicKey))
+            // As an agentd before schema 8 left it: the row of an agent made then, the key in hex.
+            try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES('old', ?, ?)", .blob(old.secret), .text(old.publicKey))
             let stored = try conn.query("SELECT agent, typeof(pubkey), length(pubkey) FROM identity ORDER BY agent")
-            #expect(stored.map { "\($0[0].text!) \($0[1].text!) \($0[2].int!)" } == ["new blob 32", "old text 64"])
+            #expect(stored.map { "\($0[0].text!) \($0[1].text!) \($0[2].int!)" } == ["imported blob 32", "old text 64"])
         }
         try await withRuntime(databasePath: path) { rt in
             #expect(try await rt.op.readString("/agents/old/identity/pubkey") == old.publicKey + "\n")
+            #expect(try await rt.op.readString("/agents/imported/identity/pubkey") == (kept["identity"]?["pubkey"]?.stringValue ?? "?") + "\n")
             let new = try await rt.op.readString("/agents/new/identity/pubkey")
             #expect(new.count == 65 && new.allSatisfy { $0.isHexDigit && !$0.isUppercase || $0 == "\n" })
-            for id in ["old", "new"] {
+            for id in ["old", "new", "imported"] {
                 let pub = try await rt.op.readString("/agents/\(id)/identity/pubkey").trimmingCharacters(in: .newlines)
                 let sig = try await rt.sign(as: id, Data("hello".utf8))
                 #expect(Schnorr.verify(pubkey: pub, data: Data("hello".utf8), signature: sig), "\(id): the stored key signs as its pubkey says")

@@ -52,11 +52,19 @@ import Testing
             try await rt.send("s", "hello")
             _ = try await rt.op.write("/agents/s/identity/sign", Data("x".utf8), mode: .append)
             #expect(try await rt.drained("s"))
-            let keys = try #require(try await rt.store.keys("s"))
+            // Its keys are derived (no identity row): the export with the private key tells them.
+            #expect(try await rt.store.keys("s") == nil)
+            let exported = try await rt.exportAgent("s", includeSecret: true)
+            let exportedSecret = try #require(exported["identity"]?["secret"]?.stringValue)
+            let keys = try Schnorr.keyPair(secret: try #require(Hex.decode(exportedSecret)))
+            #expect(keys.publicKey == exported["identity"]?["pubkey"]?.stringValue)
             let secret = keys.secret
             let hex = Hex.encode(secret)
             let printed = "\(keys)"
             #expect(!printed.contains(hex))
+            // Nor the node secret they are derived from.
+            let node = try await rt.store.nodeSecret("identity", orInsert: [])
+            #expect(node.count == 32)
             // Walk every file of the global tree as the operator and as the agent.
             for who in [Principal.operator, .agent("s")] {
                 let fs = rt.client(as: who)
@@ -72,6 +80,7 @@ import Testing
                             let text = String(decoding: data, as: UTF8.self).lowercased()
                             #expect(!text.contains(hex), "\(path) contains the secret")
                             #expect(data.range(of: Data(secret)) == nil, "\(path) contains the raw secret")
+                            #expect(!text.contains(Hex.encode(node)) && data.range(of: Data(node)) == nil, "\(path) contains the node secret")
                         }
                     }
                 }

@@ -239,11 +239,17 @@ def main():
                 status == 200 and data == PROGRAM and program_info.get("version") == 1 and program_info.get("bytes") == len(PROGRAM),
                 f"{status} {data[:100]!r} {program_info}")
 
-        # 3. Secrets: private keys from the database, every token value.
+        # 3. Secrets: the agents' private keys (derived, so told only by an export that asks for
+        # them), the node secret they are derived from, every token value.
+        keys = []
+        for agent in ("a", "b"):
+            status, data = call(d, "GET", f"/agents/{agent}?export=1&private_key=1", d.token)
+            keys.append(json.loads(data)["identity"]["secret"] if status == 200 else None)
         conn = sqlite3.connect(os.path.join(d.data, "agentd.sqlite"))
-        keys = [bytes(row[0]).hex() for row in conn.execute("SELECT secret FROM identity")]
+        keys += [bytes(row[0]).hex() for row in conn.execute("SELECT value FROM secrets")]
         conn.close()
-        R.check("the test knows the private keys it looks for", len(keys) == 2, keys)
+        R.check("the test knows the private keys and the node secret it looks for",
+                len(keys) == 3 and all(k and len(k) == 64 for k in keys), keys)
         secrets = keys + [k.upper() for k in keys] + [d.token, tok_a, tok_b] + api_keys + [k.rsplit("-", 1)[1] for k in api_keys]
 
         def walk(path):
