@@ -88,9 +88,7 @@ public struct NamespaceResponder: HTTPResponder {
             let body = try JSON(parsing: try await collect(request, limit: max(options.maxBodyBytes, 8 * ProgramLimits.maxBytes)))
             if case .array(let items) = body {
                 // A fleet: every agent or none, in one transaction.
-                guard (1...Runtime.maxAgentsPerCreate).contains(items.count) else {
-                    throw FSError.invalidInput("a batch create takes 1 to \(Runtime.maxAgentsPerCreate) agents, not \(items.count)", path: "/agents")
-                }
+                try Runtime.checkBatch(count: items.count)
                 let specs = try items.enumerated().map { i, item in try Self.agentSpec(item, index: i) }
                 return json(.array(try await runtime.createAgents(specs)), status: .created)
             }

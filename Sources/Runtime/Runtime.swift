@@ -104,13 +104,19 @@ public final class Runtime: Sendable {
     /// The most agents one `createAgents` takes.
     public static let maxAgentsPerCreate = 1000
 
+    /// A batch create of `count` agents is one the runtime takes (a front end asks before it
+    /// decodes the agents of a batch that is too big).
+    public static func checkBatch(count: Int) throws(FSError) {
+        guard (1...maxAgentsPerCreate).contains(count) else {
+            throw FSError.invalidInput("a batch create takes 1 to \(maxAgentsPerCreate) agents, not \(count)", path: "/agents")
+        }
+    }
+
     /// Creates every agent or none, in one transaction: all are checked first (ids distinct and
     /// valid, kinds known, configs and programs accepted), then already_exists if any id is
     /// taken. Returns each one's `{id, kind, state, tick_count}`, in the order given.
     public func createAgents(_ specs: [AgentSpec]) async throws -> [JSON] {
-        guard !specs.isEmpty, specs.count <= Self.maxAgentsPerCreate else {
-            throw FSError.invalidInput("a batch create takes 1 to \(Self.maxAgentsPerCreate) agents, not \(specs.count)", path: "/agents")
-        }
+        try Self.checkBatch(count: specs.count)
         let now = clock.now()
         var seen = Set<String>()
         var batch: [NewAgent] = []
