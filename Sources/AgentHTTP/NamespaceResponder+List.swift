@@ -85,7 +85,7 @@ extension NamespaceResponder {
     /// changed). An agent's token sees its own agent's changes only. This is what a remote
     /// agentfs keeps its page cache fresh by.
     func changes(principal: Principal, head: Bool) throws -> Response {
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
+        let headers = Self.eventStreamHeaders
         if head { return Response(status: .ok, headers: headers, body: ResponseBody()) }
         var only: String?
         if case .agent(let own) = principal { only = own }
@@ -100,32 +100,21 @@ extension NamespaceResponder {
             // The first event: every commit from here on is told, what came before is not.
             try await writer.write(ByteBuffer(string: ": watching /agents\n\nid: 1\nevent: reset\ndata: \n\n"))
             var id: UInt64 = 1
-            try await withGracefulShutdownHandler {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        while true {
-                            try await Task.sleep(for: heartbeat)
-                            queue.wake()
-                        }
+            try await Self.pumpEvents(every: heartbeat, wake: { queue.wake() }, onShutdown: { queue.close() }) {
+                var buffer = ByteBuffer()
+                while let batch = await queue.next() {
+                    buffer.clear()
+                    if batch.reset {
+                        id += 1
+                        buffer.writeString("id: \(id)\nevent: reset\ndata: \n\n")
                     }
-                    var buffer = ByteBuffer()
-                    while let batch = await queue.next() {
-                        buffer.clear()
-                        if batch.reset {
-                            id += 1
-                            buffer.writeString("id: \(id)\nevent: reset\ndata: \n\n")
-                        }
-                        for agent in batch.agents {
-                            id += 1
-                            buffer.writeString("id: \(id)\nevent: changed\ndata: \(agent)\n\n")
-                        }
-                        if buffer.readableBytes == 0 { buffer.writeString(": keep-alive\n\n") }
-                        try await writer.write(buffer)
+                    for agent in batch.agents {
+                        id += 1
+                        buffer.writeString("id: \(id)\nevent: changed\ndata: \(agent)\n\n")
                     }
-                    group.cancelAll()
+                    if buffer.readableBytes == 0 { buffer.writeString(": keep-alive\n\n") }
+                    try await writer.write(buffer)
                 }
-            } onGracefulShutdown: {
-                queue.close()
             }
             try await writer.finish(nil)
         })

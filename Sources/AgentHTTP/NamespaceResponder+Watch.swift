@@ -23,39 +23,52 @@ extension NamespaceResponder {
         }
         let subscription = try await client.subscribe(path, after: lastID)  // errors here still get a JSON response
         let heartbeat = Duration.milliseconds(Int64(options.heartbeatSeconds * 1000))
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+        return Response(status: .ok, headers: Self.eventStreamHeaders, body: ResponseBody { writer in
             try await writer.write(ByteBuffer(string: ": watching \(path)\n\n"))
             // The connection pulls: each write carries every record that arrived while the last
             // one was in flight (a tick's records in one write), and a connection that cannot keep
             // up holds nothing but its place in the feed's ring; if the ring moves past it, it
-            // gets `reset`. A timer wakes the wait for the keep-alive comment; graceful shutdown
-            // wakes it to end the stream at once.
+            // gets `reset`.
             let stopping = Atomic<Bool>(false)
-            try await withGracefulShutdownHandler {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        while true {
-                            try await Task.sleep(for: heartbeat)
-                            subscription.wake()
-                        }
-                    }
-                    var batches = subscription.batches()
-                    var buffer = ByteBuffer()
-                    while let batch = await batches.next(), !stopping.load(ordering: .relaxed) {
-                        buffer.clear()
-                        if batch.isEmpty { buffer.writeString(": keep-alive\n\n") }
-                        for record in batch { Self.sse(record, into: &buffer) }
-                        try await writer.write(buffer)
-                    }
-                    group.cancelAll()
-                }
-            } onGracefulShutdown: {
+            try await Self.pumpEvents(every: heartbeat, wake: { subscription.wake() }, onShutdown: {
                 stopping.store(true, ordering: .relaxed)
                 subscription.wake()
+            }) {
+                var batches = subscription.batches()
+                var buffer = ByteBuffer()
+                while let batch = await batches.next(), !stopping.load(ordering: .relaxed) {
+                    buffer.clear()
+                    if batch.isEmpty { buffer.writeString(": keep-alive\n\n") }
+                    for record in batch { Self.sse(record, into: &buffer) }
+                    try await writer.write(buffer)
+                }
             }
             try await writer.finish(nil)
         })
+    }
+
+    /// The headers of every event stream (`X-Accel-Buffering: no` keeps a proxy from holding events).
+    static let eventStreamHeaders: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
+
+    /// Runs `pump`, the loop that writes a stream's events until its source ends, beside a timer
+    /// that calls `wake` every `heartbeat` (a pump woken with nothing to send writes the
+    /// keep-alive comment); graceful shutdown calls `onShutdown`, which must end the pump at once.
+    static func pumpEvents(every heartbeat: Duration, wake: @escaping @Sendable () -> Void, onShutdown: @escaping @Sendable () -> Void,
+                           _ pump: () async throws -> Void) async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: heartbeat)
+                        wake()
+                    }
+                }
+                defer { group.cancelAll() }
+                try await pump()
+            }
+        } onGracefulShutdown: {
+            onShutdown()
+        }
     }
 
     /// One record as an SSE event. A record's data is one line in almost every case (JSON lines),
