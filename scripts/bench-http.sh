@@ -20,13 +20,25 @@ RUNS=${RUNS:-3}
 for p in agentd agentns-bench; do swift build -c release --product "$p" >/dev/null; done
 BIN=$(swift build -c release --show-bin-path)
 WORK=$(mktemp -d /tmp/agentns-bench-http.XXXXXX)
-cleanup() { kill ${AGENTD_PID:-} ${SLOW_PID:-} ${NGINX_PID:-} ${CEIL_PID:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+PIDS=()
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-"$BIN/agentd" --data "$WORK/data" --listen 127.0.0.1:0 --log-level warning >"$WORK/agentd.log" 2>&1 &
-AGENTD_PID=$!
-for _ in $(seq 1 100); do PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/agentd.log" | grep -o '[0-9]*$' || true); [ -n "$PORT" ] && break; sleep 0.1; done
-T=$(cat "$WORK/data/token"); U="http://127.0.0.1:$PORT"
+# start_agentd NAME [PRELOAD]: an agentd on a data directory of its own ($WORK/NAME), with
+# PRELOAD in LD_PRELOAD if given; sets STARTED_PID, STARTED_URL and STARTED_TOKEN.
+start_agentd() {
+  local log="$WORK/$1.log" port=""
+  LD_PRELOAD="${2:-}" "$BIN/agentd" --data "$WORK/$1" --listen 127.0.0.1:0 --log-level warning >"$log" 2>&1 &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+  for _ in $(seq 1 100); do port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$' || true); [ -n "$port" ] && break; sleep 0.1; done
+  [ -n "$port" ] || { echo "agentd ($1) did not start: $(cat "$log")" >&2; exit 1; }
+  STARTED_URL="http://127.0.0.1:$port"
+  STARTED_TOKEN=$(cat "$WORK/$1/token")
+}
+
+start_agentd data
+T=$STARTED_TOKEN; U=$STARTED_URL
 curl -sf -H "Authorization: Bearer $T" -d '{"id":"a","kind":"echo","config":{"inbox":{"max_depth":1000000}}}' "$U/agents" >/dev/null
 curl -sf -H "Authorization: Bearer $T" -X PUT -d pause "$U/agents/a/ctl" >/dev/null
 
@@ -35,10 +47,8 @@ FSYNC_DELAY_US=${FSYNC_DELAY_US:-2000}
 export FSYNC_DELAY_US
 cc -O2 -shared -fPIC -o "$WORK/fsync-delay.so" scripts/fsync-delay.c -ldl
 SLOW="$WORK/fsync-delay.so"
-LD_PRELOAD="$SLOW" "$BIN/agentd" --data "$WORK/slow" --listen 127.0.0.1:0 --log-level warning >"$WORK/slow.log" 2>&1 &
-SLOW_PID=$!
-for _ in $(seq 1 100); do SPORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/slow.log" | grep -o '[0-9]*$' || true); [ -n "$SPORT" ] && break; sleep 0.1; done
-TS=$(cat "$WORK/slow/token"); US="http://127.0.0.1:$SPORT"
+start_agentd slow "$SLOW"
+TS=$STARTED_TOKEN; US=$STARTED_URL
 curl -sf -H "Authorization: Bearer $TS" -d '{"id":"a","kind":"echo","config":{"inbox":{"max_depth":1000000}}}' "$US/agents" >/dev/null
 curl -sf -H "Authorization: Bearer $TS" -X PUT -d pause "$US/agents/a/ctl" >/dev/null
 curl -sf -H "Authorization: Bearer $T" "$U/agents/a/status" >"$WORK/status"
@@ -61,12 +71,12 @@ http {
 CONF
 sed -i '/listen 127.0.0.1:0;/d' "$WORK/nginx/nginx.conf"
 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -g 'daemon off;' &
-NGINX_PID=$!
+PIDS+=($!)
 sleep 0.5
 
 CEIL_PORT=${CEIL_PORT:-5682}
 "$BIN/agentns-bench" http-ceiling "$CEIL_PORT" "$WORK/status" >"$WORK/ceiling.log" 2>&1 &
-CEIL_PID=$!
+PIDS+=($!)
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$CEIL_PORT/status" >/dev/null && break; sleep 0.1; done
 
 cat >"$WORK/post.lua" <<LUA
@@ -79,18 +89,19 @@ wrk.method = "POST"
 wrk.body = "hello"
 wrk.headers["Authorization"] = "Bearer $TS"
 LUA
-# Creates: every request a new agent (ids unique per run and wrk thread), answered 201 once committed.
+# Creates: every request a new agent (ids unique per wrk thread), answered 201 once committed.
+# Each run's creates go to an agentd of their own, started empty: every run measures the same.
 create_lua() {
   cat <<LUA
 local n = 0
 local threads = 0
 function setup(thread) threads = threads + 1; thread:set("tid", threads) end
 wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer $T"
+wrk.headers["Authorization"] = "Bearer $1"
 wrk.headers["Content-Type"] = "application/json"
 function request()
   n = n + 1
-  return wrk.format(nil, "/agents", nil, '{"id":"c$1-' .. tid .. '-' .. n .. '","kind":"echo"}')
+  return wrk.format(nil, "/agents", nil, '{"id":"c' .. tid .. '-' .. n .. '","kind":"echo"}')
 end
 function response(status) if status ~= 201 then wrk.thread:stop() end end
 LUA
@@ -105,10 +116,13 @@ for run in $(seq 1 "$RUNS"); do
   AG+=("$(wrk -t2 -c64 -d"${DUR}s" -H "Authorization: Bearer $T" "$U/agents/a/status" | rps)")
   HBP+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post.lua" "http://127.0.0.1:$CEIL_PORT/agents/a/inbox" | rps)")
   SENDS+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post.lua" "$U/agents/a/inbox" | rps)")
-  create_lua "$run" >"$WORK/create$run.lua"
-  wrk -t2 -c64 -d"${DUR}s" -s "$WORK/create$run.lua" "$U/agents" >"$WORK/create$run.out"
+  start_agentd "creates$run"
+  create_lua "$STARTED_TOKEN" >"$WORK/create$run.lua"
+  wrk -t2 -c64 -d"${DUR}s" -s "$WORK/create$run.lua" "$STARTED_URL/agents" >"$WORK/create$run.out"
   if grep -q "Non-2xx" "$WORK/create$run.out"; then echo "creates were refused (not 201): $(cat "$WORK/create$run.out")" >&2; exit 1; fi
   CREATES+=("$(rps <"$WORK/create$run.out")")
+  CREATED=$(curl -s -H "Authorization: Bearer $STARTED_TOKEN" "$STARTED_URL/agents" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+  kill "$STARTED_PID"; wait "$STARTED_PID" 2>/dev/null || true
   RAW+=("$("$BIN/agentns-bench" raw-inserts "$WORK/raw$run.sqlite" 3000)")
   SSENDS+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post-slow.lua" "$US/agents/a/inbox" | rps)")
   SRAW+=("$(LD_PRELOAD="$SLOW" "$BIN/agentns-bench" raw-inserts "$WORK/sraw$run.sqlite" 500)")
@@ -116,7 +130,6 @@ done
 NG=$(median "${NG[@]}"); HB=$(median "${HB[@]}"); AG=$(median "${AG[@]}")
 HBP=$(median "${HBP[@]}"); SENDS=$(median "${SENDS[@]}"); RAW=$(median "${RAW[@]}")
 SSENDS=$(median "${SSENDS[@]}"); SRAW=$(median "${SRAW[@]}"); CREATES=$(median "${CREATES[@]}")
-AGENTS=$(curl -s -H "Authorization: Bearer $T" "$U/agents" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 DEPTH=$(curl -s -H "Authorization: Bearer $T" "$U/agents/a/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["queue_depth"])')
 
 echo "== GET status, wrk -t2 -c64, median of $RUNS x ${DUR}s"
@@ -132,7 +145,7 @@ echo "agentd sends from 64 connections:      $SENDS sends/s ($DEPTH envelopes in
 python3 -c "print(f'ratio agentd/raw: {$SENDS/$RAW:.2f} (goal >= 5); agentd/Hummingbird alone: {$SENDS/$HBP:.2f}; Hummingbird alone/raw: {$HBP/$RAW:.2f}')"
 
 echo "== durable creates, wrk -t2 -c64 POST /agents, a new agent each (201 = committed), median of $RUNS x ${DUR}s"
-echo "agentd creates from 64 connections:    $CREATES agents/s ($AGENTS agents afterwards)"
+echo "agentd creates from 64 connections:    $CREATES agents/s (each run on an empty agentd; the last made $CREATED)"
 python3 -c "print(f'ratio creates/sends: {$CREATES/$SENDS:.2f} (goal >= 0.7)')"
 
 echo "== durable sends with every fsync ${FSYNC_DELAY_US} us longer (scripts/fsync-delay.c preloaded into both), median of $RUNS x ${DUR}s"
