@@ -37,6 +37,15 @@ start_agentd() {
   STARTED_TOKEN=$(cat "$WORK/$1/token")
 }
 
+# stop_agentd PID: stops one started above and forgets it (cleanup must not signal a reused pid).
+stop_agentd() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  local left=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || left+=("$p"); done
+  PIDS=("${left[@]}")
+}
+
 start_agentd data
 T=$STARTED_TOKEN; U=$STARTED_URL
 curl -sf -H "Authorization: Bearer $T" -d '{"id":"a","kind":"echo","config":{"inbox":{"max_depth":1000000}}}' "$U/agents" >/dev/null
@@ -121,8 +130,9 @@ for run in $(seq 1 "$RUNS"); do
   wrk -t2 -c64 -d"${DUR}s" -s "$WORK/create$run.lua" "$STARTED_URL/agents" >"$WORK/create$run.out"
   if grep -q "Non-2xx" "$WORK/create$run.out"; then echo "creates were refused (not 201): $(cat "$WORK/create$run.out")" >&2; exit 1; fi
   CREATES+=("$(rps <"$WORK/create$run.out")")
-  CREATED=$(curl -s -H "Authorization: Bearer $STARTED_TOKEN" "$STARTED_URL/agents" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
-  kill "$STARTED_PID"; wait "$STARTED_PID" 2>/dev/null || true
+  CREATED=$(curl -sf -H "Authorization: Bearer $STARTED_TOKEN" "$STARTED_URL/agents" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') ||
+    { echo "the creates' agentd stopped answering: $(tail -5 "$WORK/creates$run.log")" >&2; exit 1; }
+  stop_agentd "$STARTED_PID"
   RAW+=("$("$BIN/agentns-bench" raw-inserts "$WORK/raw$run.sqlite" 3000)")
   SSENDS+=("$(wrk -t2 -c64 -d"${DUR}s" -s "$WORK/post-slow.lua" "$US/agents/a/inbox" | rps)")
   SRAW+=("$(LD_PRELOAD="$SLOW" "$BIN/agentns-bench" raw-inserts "$WORK/sraw$run.sqlite" 500)")

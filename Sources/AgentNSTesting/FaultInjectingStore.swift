@@ -103,8 +103,8 @@ public final class FaultInjectingStore: AgentStore {
         try await inner.putGoal(agent, id: id, body: body, at: at)
     }
     public func removeGoal(_ agent: String, id: String) async throws -> Bool { try await inner.removeGoal(agent, id: id) }
-    public func keys(_ agent: String) async throws -> AgentKeyPair? { try await inner.keys(agent) }
-    public func nodeSecret(_ name: String, orInsert fresh: [UInt8]) async throws -> [UInt8] { try await inner.nodeSecret(name, orInsert: fresh) }
+    public func keys(_ agent: String) async throws -> AgentKeys? { try await inner.keys(agent) }
+    public func nodeSecret(_ name: String) async throws -> [UInt8] { try await inner.nodeSecret(name) }
     public func saveToken(hash: String, agent: String, at: Int64) async throws { try await inner.saveToken(hash: hash, agent: agent, at: at) }
     public func tokenAgent(hash: String) async throws -> String? { try await inner.tokenAgent(hash: hash) }
     public func nextAlarmDue(after: Int64?) async throws -> Int64? { try await inner.nextAlarmDue(after: after) }

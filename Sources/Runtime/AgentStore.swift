@@ -77,13 +77,14 @@ public protocol AgentStore: JobStore, SessionStore {
     /// False when there was no such goal.
     func removeGoal(_ agent: String, id: String) async throws -> Bool
 
-    /// The key pair stored for the agent: an agent imported with its private key, or made
-    /// before keys were derived. nil when it has none, and its keys are derived from the node's
-    /// identity secret and its incarnation (`Schnorr.derive`).
-    func keys(_ agent: String) async throws -> AgentKeyPair?
-    /// The node's secret called `name`, made `fresh` the first time it is asked for and the same
-    /// for ever after (kept with the agents: a copy of the database carries it). Never in a bundle.
-    func nodeSecret(_ name: String, orInsert fresh: [UInt8]) async throws -> [UInt8]
+    /// What the agent's key pair is, from one read: the pair stored for it (an agent imported
+    /// with its private key, or made before keys were derived), or the inputs it is derived
+    /// from. nil when there is no such agent.
+    func keys(_ agent: String) async throws -> AgentKeys?
+    /// The node's secret called `name`, made once with the database (schema 8 makes `identity`)
+    /// and kept with the agents, so a copy of the database carries it. Never in a bundle. A
+    /// missing one is `unavailable`, never made again: every key derived from it would change.
+    func nodeSecret(_ name: String) async throws -> [UInt8]
 
     /// Agent tokens are kept only as hashes; deleting the agent deletes its tokens.
     func saveToken(hash: String, agent: String, at: Int64) async throws
@@ -192,20 +193,27 @@ public struct FeedSeed: Sendable, Equatable {
     }
 }
 
-/// An agent as `AgentStore.createAgents` writes it: its row, first alarms and goals, an exec
-/// agent's first program (its metadata is in `record.program`) and its first trace. `keys` is
-/// nil for an agent whose keys are derived (every new one): no identity row is written.
+/// What an agent's key pair is: the one stored for it, or the inputs of the one derived for it.
+public enum AgentKeys: Sendable {
+    case stored(AgentKeyPair)
+    /// `Schnorr.derive` from the node's identity secret, the agent's incarnation and its salt.
+    case derived(incarnation: Int64, salt: [UInt8])
+}
+
+/// An agent as `AgentStore.createAgents` writes it: its row with its key salt (its keys are
+/// derived, no identity row is written), first alarms and goals, an exec agent's first program
+/// (its metadata is in `record.program`) and its first trace.
 public struct NewAgent: Sendable {
     public var record: AgentRecord
-    public var keys: AgentKeyPair?
+    public var keySalt: [UInt8]
     public var alarms: [Alarm]
     public var goals: [String: JSON]
     public var program: Data?
     public var trace: [JSON]
 
-    public init(record: AgentRecord, keys: AgentKeyPair? = nil, alarms: [Alarm], goals: [String: JSON], program: Data?, trace: [JSON]) {
+    public init(record: AgentRecord, keySalt: [UInt8], alarms: [Alarm], goals: [String: JSON], program: Data?, trace: [JSON]) {
         self.record = record
-        self.keys = keys
+        self.keySalt = keySalt
         self.alarms = alarms
         self.goals = goals
         self.program = program

@@ -42,15 +42,18 @@ public enum Schnorr {
         }
     }
 
-    /// The key pair of one agent, derived from the node's identity secret: HMAC-SHA256 of the
-    /// agent's incarnation (unique for every agent the node ever made, never reused) and its id,
-    /// keyed by the secret. Nothing is stored per agent, so a fleet costs no identity rows; the
-    /// node secret is kept with the agents (the same database, so a backup carries it). In the
-    /// 2^-128 case that a digest is not a valid secret key, a counter byte makes the next try.
-    public static func derive(nodeSecret: [UInt8], agent: String, incarnation: Int64) -> AgentKeyPair {
+    /// The key pair of one agent, derived from the node's identity secret: HMAC-SHA256, keyed
+    /// by the secret, of the agent's incarnation, its salt (16 random bytes made with it) and its
+    /// id. The salt makes every agent's key its own even where incarnations repeat (two nodes
+    /// started from one copy of a database, a node restored from a backup), and keeps the keys
+    /// of agents made later out of reach of anyone holding an old copy. In the 2^-128 case that
+    /// a digest is not a valid secret key, a counter byte makes the next try.
+    public static func derive(nodeSecret: [UInt8], agent: String, incarnation: Int64, salt: [UInt8]) -> AgentKeyPair {
         let key = SymmetricKey(data: nodeSecret)
         var message = Array("agentns identity v1\u{0}".utf8)
         withUnsafeBytes(of: UInt64(bitPattern: incarnation).bigEndian) { message += $0 }
+        message.append(UInt8(truncatingIfNeeded: salt.count))
+        message += salt
         message += Array(agent.utf8)
         var attempt: UInt8 = 0
         while true {
@@ -60,6 +63,12 @@ public enum Schnorr {
             if let pair = try? keyPair(secret: Array(mac.finalize())) { return pair }
             attempt &+= 1
         }
+    }
+
+    /// 16 random bytes: a new agent's key salt.
+    public static func newSalt() -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
     }
 
     public static func keyPair(secret: [UInt8]) throws -> AgentKeyPair {

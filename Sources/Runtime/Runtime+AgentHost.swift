@@ -204,24 +204,27 @@ extension Runtime: AgentHost {
 
     public func verify(pubkey: String, data: Data, signature: String) -> Bool { Schnorr.verify(pubkey: pubkey, data: data, signature: signature) }
 
-    /// The agent's key pair: the one stored for it, or else the one derived from its incarnation.
+    /// The agent's key pair: the one stored for it, or the one derived for it.
     func keys(_ agent: String) async throws -> AgentKeyPair {
-        if let k = try await store.keys(agent) { return k }
-        return try await keys(of: try await requireAgent(agent))
+        guard let keys = try await store.keys(agent) else { throw FSError(.notFound, "no agent '\(agent)'", path: "/agents/\(agent)") }
+        return try await pair(agent, keys)
     }
 
-    /// The key pair derived for this incarnation of an agent (`Schnorr.derive`).
-    func keys(of record: AgentRecord) async throws -> AgentKeyPair {
-        Schnorr.derive(nodeSecret: try await identitySecret(), agent: record.id, incarnation: record.incarnation)
+    func pair(_ agent: String, _ keys: AgentKeys) async throws -> AgentKeyPair {
+        switch keys {
+        case .stored(let pair): pair
+        case .derived(let incarnation, let salt):
+            Schnorr.derive(nodeSecret: try await identitySecret(), agent: agent, incarnation: incarnation, salt: salt)
+        }
     }
 
-    /// The node's identity secret, made on first use and then read once per process.
+    /// The node's identity secret, read once per process.
     func identitySecret() async throws -> [UInt8] {
         if let secret = identitySecretCache.withLock({ $0 }) { return secret }
-        var rng = SystemRandomNumberGenerator()
-        let fresh = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
-        let secret = try await store.nodeSecret("identity", orInsert: fresh)
-        guard secret.count == 32 else { throw FSError(.unavailable, "the node's identity secret is \(secret.count) bytes, not 32; the database is damaged") }
+        let secret = try await store.nodeSecret("identity")
+        guard secret.count == 32 else {
+            throw FSError(.unavailable, "the node's identity secret is \(secret.count) bytes, not 32: the database is damaged; restore it from a backup")
+        }
         identitySecretCache.withLock { $0 = secret }
         return secret
     }

@@ -8,7 +8,11 @@ extension Runtime {
         let id = try AgentID.validate(rawID)
         var bundle = try await store.exportAgent(id)
         if bundle.secret == nil {
-            let pair = try await keys(of: bundle.record)
+            // Derived keys: their inputs, read apart from the bundle, must be this incarnation's.
+            guard let keys = try await store.keys(id), case .derived(let incarnation, _) = keys, incarnation == bundle.record.incarnation else {
+                throw FSError(.unavailable, "agent '\(id)' was replaced while it was exported; export it again", path: "/agents/\(id)")
+            }
+            let pair = try await pair(id, keys)
             bundle.publicKey = pair.publicKey
             bundle.secret = pair.secret
         }

@@ -153,7 +153,7 @@ public final class Runtime: Sendable {
             record.program = info
             trace.append(Trace.record("program_change", at: now, info.json.objectValue ?? [:]))
         }
-        return NewAgent(record: record, alarms: settings.configAlarms(now: now) + context.alarmsSet,
+        return NewAgent(record: record, keySalt: Schnorr.newSalt(), alarms: settings.configAlarms(now: now) + context.alarmsSet,
                         goals: context.goalsPut, program: spec.program, trace: trace)
     }
 

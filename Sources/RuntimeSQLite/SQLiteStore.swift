@@ -77,15 +77,11 @@ public final class SQLiteStore: AgentStore {
                 }
                 let incarnation = try conn.nextIncarnation()
                 try conn.query("""
-                    INSERT INTO agents(id, kind, config, state, lifecycle, created_at, incarnation, program) VALUES(?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO agents(id, kind, config, state, lifecycle, created_at, incarnation, program, key_salt) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, .text(record.id), .text(record.kind), .text(record.config.description), .text(record.state.description),
                            .text(record.lifecycle.rawValue), .int(record.createdAt), .int(incarnation),
-                           record.program.map { .text($0.stored.description) } ?? .null)
+                           record.program.map { .text($0.stored.description) } ?? .null, .blob(a.keySalt))
                 if let program = a.program { try conn.query("INSERT INTO programs(agent, body) VALUES(?, ?)", .text(record.id), .blob(Array(program))) }
-                if let keys = a.keys {
-                    try conn.query("INSERT INTO identity(agent, secret, pubkey) VALUES(?, ?, ?)", .text(record.id), .blob(keys.secret),
-                                   Self.storedPublicKey(keys.publicKey))
-                }
                 for alarm in a.alarms { try conn.setAlarm(record.id, alarm) }
                 for (id, body) in a.goals { try conn.putGoal(record.id, id, body, at: record.createdAt) }
                 appended += try conn.appendLogs(record.id, a.trace.map { (.trace, $0) }, retain: self.options.logRetain)
@@ -192,25 +188,26 @@ public final class SQLiteStore: AgentStore {
         }
     }
 
-    public func keys(_ agent: String) async throws -> AgentKeyPair? {
+    public func keys(_ agent: String) async throws -> AgentKeys? {
         try db.read { conn in
-            guard let row = try conn.query("SELECT secret, pubkey FROM identity WHERE agent = ?", .text(agent)).first,
-                  let secret = row[0].blob else { return nil }
-            return AgentKeyPair(secret: secret, publicKey: Self.publicKeyHex(row[1]))
+            // One statement, one snapshot: the row and the derivation inputs of the same agent.
+            guard let row = try conn.query("""
+                SELECT a.incarnation, a.key_salt, i.secret, i.pubkey FROM agents a LEFT JOIN identity i ON i.agent = a.id WHERE a.id = ?
+                """, .text(agent)).first else { return nil }
+            if let secret = row[2].blob { return .stored(AgentKeyPair(secret: secret, publicKey: Self.publicKeyHex(row[3]))) }
+            guard let salt = row[1].blob, let incarnation = row[0].int else {
+                throw FSError(.unavailable, "agent '\(agent)' has neither a stored key nor a key salt: the database is damaged", path: "/agents/\(agent)")
+            }
+            return .derived(incarnation: incarnation, salt: salt)
         }
     }
 
-    public func nodeSecret(_ name: String, orInsert fresh: [UInt8]) async throws -> [UInt8] {
-        if let value = try db.read({ conn in try conn.query("SELECT value FROM secrets WHERE name = ?", .text(name)).first?[0].blob }) {
-            return value
+    public func nodeSecret(_ name: String) async throws -> [UInt8] {
+        guard let value = try db.read({ conn in try conn.query("SELECT value FROM secrets WHERE name = ?", .text(name)).first?[0].blob }) else {
+            throw FSError(.unavailable, "the node's secret '\(name)' is missing from the database (table secrets): the keys derived from it "
+                          + "cannot be made; restore the database from a backup")
         }
-        return try await db.write { conn in
-            try conn.query("INSERT INTO secrets(name, value) VALUES(?, ?) ON CONFLICT(name) DO NOTHING", .text(name), .blob(fresh))
-            guard let value = try conn.query("SELECT value FROM secrets WHERE name = ?", .text(name)).first?[0].blob else {
-                throw FSError(.unavailable, "the node secret '\(name)' could not be kept")
-            }
-            return value
-        }
+        return value
     }
 
     /// A public key as stored: its 32 bytes (a row made before 2026-12-04 holds the 64 hex
@@ -321,9 +318,12 @@ extension SQLiteConnection {
 
     /// Sets an alarm afresh: its due time, period and source, no attempts yet.
     /// A new agent row's incarnation: never one used before in this database.
+    /// The next incarnation: never one given out before (derived keys depend on it).
     func nextIncarnation() throws(FSError) -> Int64 {
-        try query("UPDATE counters SET value = value + 1 WHERE name = 'incarnation'")
-        return try scalar("SELECT value FROM counters WHERE name = 'incarnation'")?.int ?? 0
+        guard let value = try query("UPDATE counters SET value = value + 1 WHERE name = 'incarnation' RETURNING value").first?[0].int else {
+            throw FSError(.unavailable, "the incarnation counter is missing from the database (table counters); restore it from a backup")
+        }
+        return value
     }
 
     func setAlarm(_ agent: String, _ a: Alarm) throws(FSError) {

@@ -253,10 +253,13 @@ enum Schema {
         CREATE INDEX agents_pending ON agents(queue_depth) WHERE queue_depth > 0;
         CREATE INDEX agents_deadletters ON agents(deadletter_count) WHERE deadletter_count > 0;
         """,
-        // 8: the node's secrets. New agents' keys are derived from the one called 'identity'
-        // and their incarnation, so they have no identity row (90 bytes an agent); the rows
-        // that exist (imported keys, agents made before) stay and win.
+        // 8: the node's secrets, and a key salt per agent. New agents' keys are derived from the
+        // secret called 'identity' (made with this migration, `made`), their incarnation and
+        // their salt, so they have no identity row (90 bytes an agent); the rows that exist
+        // (imported keys, agents made before) stay and win. One way: an agentd before this
+        // one finds no identity row for an agent made after it.
         """
+        ALTER TABLE agents ADD COLUMN key_salt BLOB;
         CREATE TABLE secrets(
             name TEXT PRIMARY KEY,
             value BLOB NOT NULL
@@ -273,6 +276,15 @@ enum Schema {
 
     static var version: Int { migrations.count }
 
+    /// What a migration makes that SQL cannot: schema 8's node identity secret, 32 bytes from
+    /// the system's generator, in the migration's own transaction (so once, for good).
+    static func made(_ version: Int, _ conn: SQLiteConnection) throws(FSError) {
+        guard version == 8 else { return }
+        var rng = SystemRandomNumberGenerator()
+        let secret = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
+        try conn.query("INSERT INTO secrets(name, value) VALUES('identity', ?)", .blob(secret))
+    }
+
     static func migrate(_ conn: SQLiteConnection) throws(FSError) {
         let current = Int(try conn.scalar("PRAGMA user_version")?.int ?? 0)
         guard current <= migrations.count else {
@@ -282,6 +294,7 @@ enum Schema {
             try conn.exec("BEGIN IMMEDIATE")
             do {
                 try conn.exec(migrations[v])
+                try made(v + 1, conn)
                 try conn.exec("PRAGMA user_version=\(v + 1)")
                 try conn.exec("COMMIT")
             } catch {

@@ -5,9 +5,9 @@ import Runtime
 @testable import RuntimeSQLite
 import Testing
 
-/// A new agent's keys are derived from the node's identity secret and the agent's incarnation
-/// (docs/decisions.md, "Identity without a row"): nothing is stored per agent, yet its public
-/// key is the same for its whole life, across restarts, and never another agent's.
+/// A new agent's keys are derived from the node's identity secret, the agent's incarnation and
+/// its salt (docs/decisions.md, "Identity without a row"): no identity row, yet its public key
+/// is the same for its whole life, across restarts, and never another agent's.
 @Suite struct DerivedIdentityTests {
     func pubkey(_ rt: Runtime, _ id: String) async throws -> String {
         try await rt.op.readString("/agents/\(id)/identity/pubkey").trimmingCharacters(in: .newlines)
@@ -24,6 +24,7 @@ import Testing
             return (try await pubkey(rt, "a"), try await rt.sign(as: "a", Data("hello".utf8)))
         }
         #expect(try rows(path, "SELECT count(*) FROM identity").first?[0].int == 0)
+        #expect(try rows(path, "SELECT length(key_salt) FROM agents ORDER BY id").map { $0[0].int } == [16, 16])
         let secret = try rows(path, "SELECT value FROM secrets WHERE name = 'identity'")
         #expect(secret.count == 1 && secret[0][0].blob?.count == 32)
         #expect(Schnorr.verify(pubkey: before, data: Data("hello".utf8), signature: signature))
@@ -57,6 +58,44 @@ import Testing
         }
     }
 
+    /// Two nodes started from one copy of a database (or a node restored from a backup) share
+    /// the node secret and give out the same incarnations again: the agents they make next,
+    /// of the same id, still get keys of their own (each agent's salt).
+    @Test func copiesOfOneDatabaseGiveTheSameNewIdDifferentKeys() async throws {
+        let dir = try TestRuntime.temporaryDirectory()
+        try await withRuntime(databasePath: dir + "/one.sqlite") { rt in _ = try await rt.createAgent(id: "before", kind: "echo") }
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: dir + "/one.sqlite" + suffix) {
+            try FileManager.default.copyItem(atPath: dir + "/one.sqlite" + suffix, toPath: dir + "/two.sqlite" + suffix)
+        }
+        var made: [(Int64?, String)] = []
+        for copy in ["one", "two"] {
+            made.append(try await withRuntimeValue(databasePath: dir + "/\(copy).sqlite") { rt in
+                #expect(try await pubkey(rt, "before").count == 64)
+                _ = try await rt.createAgent(id: "after", kind: "echo")
+                return (try await rt.store.agent("after")?.incarnation, try await pubkey(rt, "after"))
+            })
+        }
+        #expect(made[0].0 == made[1].0, "the copies gave out the same incarnation")
+        #expect(made[0].1 != made[1].1)
+        let secrets = try ["one", "two"].map { try rows(dir + "/\($0).sqlite", "SELECT value FROM secrets")[0][0].blob }
+        #expect(secrets[0] != nil && secrets[0] == secrets[1], "the copies share the node secret")
+    }
+
+    /// A database whose node secret is gone is damaged: derived keys are `unavailable` with
+    /// what to do, and no new secret is made in its place (every derived key would change).
+    @Test func aMissingNodeSecretIsAnErrorNotANewSecret() async throws {
+        let path = try TestRuntime.temporaryDirectory() + "/agentd.sqlite"
+        try await withRuntime(databasePath: path) { rt in _ = try await rt.createAgent(id: "a", kind: "echo") }
+        try SQLiteConnection(path: path, readOnly: false).exec("DELETE FROM secrets")
+        try await withRuntime(databasePath: path) { rt in
+            await expectCode(.unavailable) { _ = try await rt.sign(as: "a", Data("x".utf8)) }
+            await expectCode(.unavailable) { _ = try await rt.op.read("/agents/a/identity/pubkey") }
+            let status = try await rt.statusOf("a")  // the rest of the agent works
+            #expect(status["id"]?.stringValue == "a")
+        }
+        #expect(try rows(path, "SELECT count(*) FROM secrets").first?[0].int == 0)
+    }
+
     /// Two nodes that make the same id as their first agent (the same incarnation) give it
     /// different keys: the node secret is the node's own.
     @Test func twoNodesGiveTheSameIdDifferentKeys() async throws {
@@ -75,14 +114,17 @@ import Testing
     /// The derivation itself: every input counts, and the same inputs give the same pair.
     @Test func theDerivationDependsOnEveryInput() throws {
         let s1 = [UInt8](repeating: 7, count: 32), s2 = [UInt8](repeating: 8, count: 32)
-        let base = Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: 1)
-        #expect(Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: 1).publicKey == base.publicKey)
+        let salt = [UInt8](repeating: 1, count: 16), other = [UInt8](repeating: 2, count: 16)
+        let base = Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: 1, salt: salt)
+        #expect(Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: 1, salt: salt).publicKey == base.publicKey)
         let others = [
-            Schnorr.derive(nodeSecret: s2, agent: "a", incarnation: 1),
-            Schnorr.derive(nodeSecret: s1, agent: "b", incarnation: 1),
-            Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: 2),
-            Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: -1),
-            Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: Int64.max),
+            Schnorr.derive(nodeSecret: s2, agent: "a", incarnation: 1, salt: salt),
+            Schnorr.derive(nodeSecret: s1, agent: "b", incarnation: 1, salt: salt),
+            Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: 2, salt: salt),
+            Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: -1, salt: salt),
+            Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: Int64.max, salt: salt),
+            Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: 1, salt: other),
+            Schnorr.derive(nodeSecret: s1, agent: "a", incarnation: 1, salt: []),
         ]
         #expect(Set(others.map(\.publicKey) + [base.publicKey]).count == others.count + 1)
         #expect(try Schnorr.keyPair(secret: base.secret).publicKey == base.publicKey)

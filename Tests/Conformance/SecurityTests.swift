@@ -53,7 +53,7 @@ import Testing
             _ = try await rt.op.write("/agents/s/identity/sign", Data("x".utf8), mode: .append)
             #expect(try await rt.drained("s"))
             // Its keys are derived (no identity row): the export with the private key tells them.
-            #expect(try await rt.store.keys("s") == nil)
+            if case .stored = try #require(try await rt.store.keys("s")) { Issue.record("a new agent's keys are stored") }
             let exported = try await rt.exportAgent("s", includeSecret: true)
             let exportedSecret = try #require(exported["identity"]?["secret"]?.stringValue)
             let keys = try Schnorr.keyPair(secret: try #require(Hex.decode(exportedSecret)))
@@ -63,7 +63,7 @@ import Testing
             let printed = "\(keys)"
             #expect(!printed.contains(hex))
             // Nor the node secret they are derived from.
-            let node = try await rt.store.nodeSecret("identity", orInsert: [])
+            let node = try await rt.store.nodeSecret("identity")
             #expect(node.count == 32)
             // Walk every file of the global tree as the operator and as the agent.
             for who in [Principal.operator, .agent("s")] {
