@@ -32,17 +32,26 @@ struct HTTPMetrics: Sendable {
 
     /// A route class, not the path: bounded label cardinality.
     static func routeName(_ request: Request) -> String {
-        let parts = request.uri.path.split(separator: "/")
-        if request.uri.queryParameters["watch"] != nil { return "watch" }
-        switch (parts.first, parts.count) {
-        case ("runtime", _): return "runtime_status"
-        case ("metrics", _): return "metrics"
-        case ("openapi.yaml", _): return "openapi"
-        case ("agents", 1): return "agents"
-        case ("agents", 2): return "agent"
-        case ("agents", 3) where ["send", "tick", "hibernate", "wake", "tokens"].contains(String(parts[2])): return String(parts[2])
-        case ("agents", _): return "file"
-        default: return "other"
+        if request.uri.query != nil, request.uri.queryParameters["watch"] != nil { return "watch" }
+        return routeName(path: request.uri.path)
+    }
+
+    /// The route a path counts under: its first component and how many there are, read as
+    /// bytes (this runs for every request).
+    static func routeName(path: String) -> String {
+        let parts = path.utf8.split(separator: UInt8(ascii: "/"))
+        func part(_ i: Int, is name: String) -> Bool { parts.count > i && parts[i].elementsEqual(name.utf8) }
+        if part(0, is: "runtime") { return "runtime_status" }
+        if part(0, is: "metrics") { return "metrics" }
+        if part(0, is: "openapi.yaml") { return "openapi" }
+        guard part(0, is: "agents") else { return "other" }
+        switch parts.count {
+        case 1: return "agents"
+        case 2: return "agent"
+        case 3:
+            for name in ["send", "tick", "hibernate", "wake", "tokens"] where part(2, is: name) { return name }
+            return "file"
+        default: return "file"
         }
     }
 

@@ -1,29 +1,35 @@
 import Namespace
 
 /// The request path, decoded once component by component. A decoded component is validated
-/// on its own, so `%2f` can never become a separator and `%2e%2e` never a parent.
-struct RequestPath {
+/// on its own, so `%2f` can never become a separator and `%2e%2e` never a parent. Read as
+/// bytes (every request does this; '/', '?' and '%' are ASCII, never inside a UTF-8 sequence).
+struct RequestPath: Equatable {
     var components: [String]
     var trailingSlash: Bool
 
     init(raw: String) throws(FSError) {
-        let path = raw.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        guard path.utf8.count <= Path.maxPathBytes else { throw FSError(.invalidPath, "path longer than \(Path.maxPathBytes) bytes") }
-        var body = Substring(path)
-        if body.hasPrefix("/") { body = body.dropFirst() }
-        trailingSlash = body.hasSuffix("/") && !body.isEmpty
-        if trailingSlash { body = body.dropLast() }
+        let bytes = Array(raw.utf8)
+        let slash = UInt8(ascii: "/")
+        let end = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
+        guard end <= Path.maxPathBytes else { throw FSError(.invalidPath, "path longer than \(Path.maxPathBytes) bytes") }
+        var lo = 0, hi = end
+        if lo < hi, bytes[lo] == slash { lo += 1 }
+        trailingSlash = hi > lo && bytes[hi - 1] == slash
+        if trailingSlash { hi -= 1 }
         components = []
-        if body.isEmpty { return }
-        for part in body.split(separator: "/", omittingEmptySubsequences: false) {
-            components.append(try Path.validate(component: try Self.percentDecode(part), in: path))
+        if lo == hi { return }
+        let path = String(decoding: bytes[..<end], as: UTF8.self)
+        var start = lo
+        for i in lo...hi where i == hi || bytes[i] == slash {
+            components.append(try Path.validate(component: try Self.percentDecode(bytes[start..<i]), in: path))
+            start = i + 1
         }
     }
 
-    static func percentDecode(_ s: Substring) throws(FSError) -> String {
-        guard s.contains("%") else { return String(s) }
+    static func percentDecode(_ s: ArraySlice<UInt8>) throws(FSError) -> String {
+        guard s.contains(UInt8(ascii: "%")) else { return String(decoding: s, as: UTF8.self) }
         var out: [UInt8] = []
-        var bytes = Array(s.utf8)[...]
+        var bytes = s
         while let c = bytes.popFirst() {
             if c == UInt8(ascii: "%") {
                 guard bytes.count >= 2, let h = Hex.digit(bytes[bytes.startIndex]), let l = Hex.digit(bytes[bytes.startIndex + 1]) else {
