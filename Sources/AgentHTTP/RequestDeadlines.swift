@@ -8,6 +8,11 @@ import NIOHTTPTypes
 /// response waits on a full socket (the client reads nothing), it must start reading again
 /// within `stall`. A missed deadline closes the connection. A response that keeps moving (an
 /// SSE stream too) is not limited in length.
+///
+/// Every request moves the deadline twice (its head, its response's end), so the deadline is a
+/// value and the timer lazy: one scheduled task per connection, which on firing closes the
+/// connection if the deadline has passed and otherwise waits for it again. A deadline that
+/// moves later costs nothing; only one that moves earlier than the timer reschedules it.
 final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -17,7 +22,10 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     let head: TimeAmount
     let body: TimeAmount
     let stall: TimeAmount
+    /// When the connection is closed unless the client gets on; nil while the server is answering.
+    private var deadline: NIODeadline?
     private var timer: Scheduled<Void>?
+    private var timerAt: NIODeadline?
     private var stallTimer: Scheduled<Void>?
 
     init(head: TimeAmount, body: TimeAmount, stall: TimeAmount) {
@@ -68,18 +76,42 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) { disarmAll() }
 
     private func arm(_ context: ChannelHandlerContext, _ after: TimeAmount) {
-        disarm()
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: after) { loopBound.value.close(promise: nil) }
+        let due = NIODeadline.now() + after
+        deadline = due
+        if let at = timerAt, at <= due { return }  // it fires first, and waits again for `due`
+        timer?.cancel()
+        schedule(context, at: due)
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at due: NIODeadline) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timerAt = due
+        timer = context.eventLoop.scheduleTask(deadline: due) {
+            let (handler, context) = bound.value
+            handler.fired(context)
+        }
+    }
+
+    private func fired(_ context: ChannelHandlerContext) {
+        timer = nil
+        timerAt = nil
+        guard let due = deadline else { return }  // answering: no deadline until the response ends
+        if due <= .now() {
+            context.close(promise: nil)
+        } else {
+            schedule(context, at: due)
+        }
     }
 
     private func disarm() {
-        timer?.cancel()
-        timer = nil
+        deadline = nil
     }
 
     private func disarmAll() {
-        disarm()
+        deadline = nil
+        timer?.cancel()
+        timer = nil
+        timerAt = nil
         stallTimer?.cancel()
         stallTimer = nil
     }
