@@ -33,8 +33,10 @@ public struct MountTable: Sendable {
 
     /// The mount serving `path` and the path relative to it.
     public func resolve(_ path: Path) -> (entry: Entry, rest: Path)? {
-        for e in entries {
-            if let rest = path.dropping(prefix: e.path) { return (e, rest) }
+        // By index: `for e in entries` copies every entry it passes (its service existential
+        // with it), and this runs for every request.
+        for i in entries.indices {
+            if let rest = path.dropping(prefix: entries[i].path) { return (entries[i], rest) }
         }
         return nil
     }
