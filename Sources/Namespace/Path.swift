@@ -13,21 +13,25 @@ public struct Path: Sendable, Hashable, CustomStringConvertible, Comparable {
     init(validated components: [String]) { self.components = components }
 
     /// Parses `text`. A leading `/` and one trailing `/` are allowed; everything else must be
-    /// well-formed components.
+    /// well-formed components. Split on the byte '/', as the HTTP layer splits a request's path
+    /// (a '/' followed by a combining mark is one Character but still a separator), and as bytes
+    /// for speed: this runs for every request.
     public init(_ text: String) throws(FSError) {
-        guard text.utf8.count <= Path.maxPathBytes else {
+        let bytes = text.utf8
+        guard bytes.count <= Path.maxPathBytes else {
             throw FSError(.invalidPath, "path longer than \(Path.maxPathBytes) bytes", path: String(text.prefix(64)) + "...")
         }
-        var body = Substring(text)
-        if body.hasPrefix("/") { body = body.dropFirst() }
-        if body.hasSuffix("/") { body = body.dropLast() }
-        if body.isEmpty {
+        let slash = UInt8(ascii: "/")
+        var lo = bytes.startIndex, hi = bytes.endIndex
+        if lo < hi, bytes[lo] == slash { lo = bytes.index(after: lo) }
+        if lo < hi, bytes[bytes.index(before: hi)] == slash { hi = bytes.index(before: hi) }
+        if lo >= hi {
             self.components = []
             return
         }
         var parts: [String] = []
-        for part in body.split(separator: "/", omittingEmptySubsequences: false) {
-            parts.append(try Path.validate(component: String(part), in: text))
+        for part in bytes[lo..<hi].split(separator: slash, omittingEmptySubsequences: false) {
+            parts.append(try Path.validate(component: String(Substring(part)), in: text))
         }
         self.components = parts
     }
