@@ -24,6 +24,10 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     let stall: TimeAmount
     /// When the connection is closed unless the client gets on; nil while the server is answering.
     private var deadline: NIODeadline?
+    /// Requests whose head was read and whose response has not ended (more than one when the
+    /// client pipelines), and whether a request's body is still coming in.
+    private var unanswered = 0
+    private var receiving = false
     private var timer: Scheduled<Void>?
     private var timerAt: NIODeadline?
     private var stallTimer: Scheduled<Void>?
@@ -43,17 +47,30 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
+    // The deadline follows the connection's state: a body coming in has `body`; a connection
+    // with nothing coming in and nothing left to answer waits `head` for the next request; one
+    // being answered (also a pipelined request behind another) has none. A response that ends
+    // before its request's body did (a 401 before the body is read) leaves the body deadline,
+    // and the end of that body starts the wait for the next head.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head: arm(context, body)
+        case .head:
+            unanswered += 1
+            receiving = true
+            arm(context, body)
         case .body: break
-        case .end: disarm()
+        case .end:
+            receiving = false
+            if unanswered == 0 { arm(context, head) } else { disarm() }
         }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { arm(context, head) }  // idle again: wait for the next head
+        if case .end = unwrapOutboundIn(data) {
+            unanswered = max(0, unanswered - 1)
+            if !receiving && unanswered == 0 { arm(context, head) }  // idle again: wait for the next head
+        }
         context.write(data, promise: promise)
     }
 

@@ -316,9 +316,8 @@ extension SQLiteConnection {
         return true
     }
 
-    /// Sets an alarm afresh: its due time, period and source, no attempts yet.
-    /// A new agent row's incarnation: never one used before in this database.
-    /// The next incarnation: never one given out before (derived keys depend on it).
+    /// A new agent row's incarnation: never one used before in this database (a tick commits
+    /// only into the incarnation it ran for, and derived keys depend on it).
     func nextIncarnation() throws(FSError) -> Int64 {
         guard let value = try query("UPDATE counters SET value = value + 1 WHERE name = 'incarnation' RETURNING value").first?[0].int else {
             throw FSError(.unavailable, "the incarnation counter is missing from the database (table counters); restore it from a backup")
@@ -326,6 +325,7 @@ extension SQLiteConnection {
         return value
     }
 
+    /// Sets an alarm afresh: its due time, period and source, no attempts yet.
     func setAlarm(_ agent: String, _ a: Alarm) throws(FSError) {
         let every: SQLValue = a.everyMs.map { .int($0) } ?? .null
         try query("""

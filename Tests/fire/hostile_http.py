@@ -113,6 +113,52 @@ def main():
         for s in slow:
             s.close()
 
+        # 1b. A response that ends before its request's body (401 before the body is read): once
+        # the body is in, the connection waits for the next head like any other, and is cut off.
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"POST /agents/a/inbox HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
+        early = s.recv(4096)
+        s.sendall(b"x")  # the body, after its answer; then nothing
+        s.settimeout(0.2)
+        t0, cut = time.time(), None
+        while time.time() - t0 < 6 and cut is None:
+            try:
+                if s.recv(4096) == b"":
+                    cut = time.time() - t0
+            except socket.timeout:
+                pass
+            except OSError:
+                cut = time.time() - t0
+        s.close()
+        if early.startswith(b"HTTP/1.1 401") and cut is not None and cut < 4:
+            ok(f"an idle connection after an early 401 is cut off by the head deadline ({cut:.1f} s)")
+        else:
+            fail("idle connection after an early 401 cut off", f"answer {early[:40]!r}, cut {cut}")
+
+        # 1c. Pipelined: a watch behind a read, sent together. The read's answer must not start
+        # the head deadline while the watch is being answered: the stream outlives it.
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET /agents/a/status HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n"
+                  b"GET /agents/a/logs/trace?watch=1 HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n")
+        got = b""
+        s.settimeout(0.2)
+        t0, closed_at = time.time(), None
+        while time.time() - t0 < 4.0 and closed_at is None:
+            try:
+                chunk = s.recv(65536)
+                if chunk == b"":
+                    closed_at = time.time() - t0
+                got += chunk
+            except socket.timeout:
+                pass
+            except OSError:
+                closed_at = time.time() - t0
+        s.close()
+        if got.count(b"HTTP/1.1 200") == 2 and b"text/event-stream" in got and closed_at is None:
+            ok("a pipelined watch outlives the head deadline (open after 4 s)")
+        else:
+            fail("pipelined watch outlives the head deadline", f"closed after {closed_at} s, {got.count(b'HTTP/1.1 200')} answers")
+
         # 2. Traversal and malformed paths, as raw bytes, with GET and with PUT of a valid goal.
         corpus = [
             b"/agents/a/../a/status", b"/agents/a/%2e%2e/status", b"/agents/a/%2E%2e/%2e%2e/etc/passwd",
