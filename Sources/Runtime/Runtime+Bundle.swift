@@ -9,7 +9,8 @@ extension Runtime {
         var bundle = try await store.exportAgent(id)
         if bundle.secret == nil {
             // Derived keys: their inputs, read apart from the bundle, must be this incarnation's.
-            guard let keys = try await store.keys(id), case .derived(let incarnation, _) = keys, incarnation == bundle.record.incarnation else {
+            guard let keys = try await store.keys(id) else { throw FSError(.notFound, "no agent '\(id)'", path: "/agents/\(id)") }
+            guard case .derived(let incarnation, _) = keys, incarnation == bundle.record.incarnation else {
                 throw FSError(.unavailable, "agent '\(id)' was replaced while it was exported; export it again", path: "/agents/\(id)")
             }
             let pair = try await pair(id, keys)
