@@ -7,6 +7,17 @@ import Testing
 
 /// A database made by an older agentd opens with this one and keeps working.
 @Suite struct MigrationTests {
+    /// A database at schema `version`, as an agentd of that version leaves it.
+    static func database(at path: String, version: Int) throws -> SQLiteConnection {
+        let conn = try SQLiteConnection(path: path, readOnly: false)
+        for (i, m) in Schema.migrations.prefix(version).enumerated() {
+            try conn.exec(m)
+            try Schema.made(i + 1, conn)
+        }
+        try conn.exec("PRAGMA user_version=\(version)")
+        return conn
+    }
+
     /// Schema 2 to 3: existing agents get incarnation 0 (new ones start at 1, so a recreated id
     /// never matches an old tick), and existing alarms keep their phase (scheduled_at = due_at).
     @Test func aVersion2DatabaseKeepsItsAgentsAndAlarmPhases() async throws {
@@ -14,9 +25,7 @@ import Testing
         let clock = ManualClock()
         let t0 = clock.now()
         do {
-            let conn = try SQLiteConnection(path: path, readOnly: false)
-            for m in Schema.migrations.prefix(2) { try conn.exec(m) }
-            try conn.exec("PRAGMA user_version=2")
+            let conn = try Self.database(at: path, version: 2)
             try conn.exec("INSERT INTO agents(id, kind, config, state, lifecycle, created_at) VALUES('old', 'counter', '{}', '{\"count\":0}', 'active', 0)")
             // Due 300 ms past a whole second, every second: its phase is the 300.
             try conn.exec("INSERT INTO alarms(agent, alarm_id, due_at, every_ms, source) VALUES('old', 'count', \(t0 - 9700), 1000, 'agent')")
@@ -63,9 +72,7 @@ import Testing
     @Test func everyLogQueryUsesTheOneLogIndex() async throws {
         let path = try TestRuntime.temporaryDirectory() + "/agentd.sqlite"
         do {
-            let conn = try SQLiteConnection(path: path, readOnly: false)
-            for m in Schema.migrations.prefix(8) { try conn.exec(m) }
-            try conn.exec("PRAGMA user_version=8")
+            let conn = try Self.database(at: path, version: 8)
             try conn.exec("INSERT INTO agents(id, kind, config, state, lifecycle, created_at, incarnation, trace_bytes) VALUES('old', 'echo', '{}', '{}', 'active', 0, 1, 12)")
             try conn.exec("INSERT INTO logs(agent, log, offset, len, line) VALUES('old', 'trace', 0, 6, 'first'), ('old', 'trace', 6, 6, 'again')")
         }

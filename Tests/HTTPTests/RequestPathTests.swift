@@ -12,22 +12,10 @@ import Testing
 @Suite struct RequestPathTests {
     /// The percent-decoding before 2026-12-04, by Characters.
     static func oldPercentDecode(_ s: Substring) throws(FSError) -> String {
+        // Its gate was by Characters (the only part the byte reading changed); its loop was
+        // the one `RequestPath.percentDecode` still runs.
         guard s.contains("%") else { return String(s) }
-        var out: [UInt8] = []
-        var bytes = Array(s.utf8)[...]
-        while let c = bytes.popFirst() {
-            if c == UInt8(ascii: "%") {
-                guard bytes.count >= 2, let h = Hex.digit(bytes[bytes.startIndex]), let l = Hex.digit(bytes[bytes.startIndex + 1]) else {
-                    throw FSError(.invalidPath, "bad percent-encoding in path")
-                }
-                bytes = bytes.dropFirst(2)
-                out.append(h << 4 | l)
-            } else {
-                out.append(c)
-            }
-        }
-        guard let text = String(validating: out, as: UTF8.self) else { throw FSError(.invalidPath, "path is not UTF-8") }
-        return text
+        return try RequestPath.percentDecode(ArraySlice(s.utf8))
     }
 
     /// The reading before 2026-12-04, by Characters.
