@@ -41,6 +41,7 @@ test: deps
 	BIN=$$($(SWIFT) build --show-bin-path) bash Tests/fire/schemathesis.sh
 	python3 Tests/fire/auth_secrets.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/faults.py --bin $$($(SWIFT) build --show-bin-path)
+	python3 Tests/fire/fsync_order.py --bin $$($(SWIFT) build --show-bin-path)
 	python3 Tests/fire/watch_order.py --bin $$($(SWIFT) build --show-bin-path) --writers 16 --per-writer 200 --watchers 4
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 5
 	python3 Tests/fire/crash_load.py --bin $$($(SWIFT) build --show-bin-path) --rounds 3 --via fuse --senders 16

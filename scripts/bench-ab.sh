@@ -4,15 +4,23 @@
 # request from /proc (utime+stime over the requests wrk counted). Both share whatever else
 # the machine does, so the ratios say what the change did even when the absolute figures
 # do not.   scripts/bench-ab.sh OLD_AGENTD NEW_AGENTD [ROUNDS]   (DUR=5 by default)
+#   MODE=send        POST "hello" to the agent's inbox instead (durable sends, 202 = flushed);
+#   FSYNC_DELAY_US=N preload scripts/fsync-delay.c into both, every fsync N us longer.
 set -euo pipefail
-OLD=$1; NEW=$2; ROUNDS=${3:-6}; DUR=${DUR:-5}
+OLD=$1; NEW=$2; ROUNDS=${3:-6}; DUR=${DUR:-5}; MODE=${MODE:-get}
 command -v wrk >/dev/null || "$(dirname "$0")/install-deps.sh" wrk
 W=$(mktemp -d /tmp/agentns-bench-ab.XXXXXX)
+PRELOAD=""
+if [ -n "${FSYNC_DELAY_US:-}" ]; then
+  cc -O2 -shared -fPIC -o "$W/fsync-delay.so" "$(dirname "$0")/fsync-delay.c" -ldl
+  PRELOAD="$W/fsync-delay.so"
+  export FSYNC_DELAY_US
+fi
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 start() { # NAME BINARY -> sets PID_NAME, URL_NAME
-  "$2" --data "$W/$1" --listen 127.0.0.1:0 --log-level warning >"$W/$1.log" 2>&1 &
+  LD_PRELOAD=$PRELOAD "$2" --data "$W/$1" --listen 127.0.0.1:0 --log-level warning >"$W/$1.log" 2>&1 &
   local pid=$! port=""
   PIDS+=("$pid")
   for _ in $(seq 1 100); do port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$W/$1.log" | grep -o '[0-9]*$' || true); [ -n "$port" ] && break; sleep 0.1; done
@@ -26,7 +34,12 @@ run() { # NAME -> "req/s cpu_us_per_request"
   local pid url tok c0 c1 out n rps
   pid=PID_$1; url=URL_$1; tok=$(cat "$W/$1/token")
   c0=$(cpu "${!pid}")
-  out=$(wrk -t2 -c64 -d"${DUR}s" -H "Authorization: Bearer $tok" "${!url}/agents/a/status")
+  if [ "$MODE" = send ]; then
+    printf 'wrk.method = "POST"\nwrk.body = "hello"\nwrk.headers["Authorization"] = "Bearer %s"\n' "$tok" >"$W/$1.lua"
+    out=$(wrk -t2 -c64 -d"${DUR}s" -s "$W/$1.lua" "${!url}/agents/a/inbox")
+  else
+    out=$(wrk -t2 -c64 -d"${DUR}s" -H "Authorization: Bearer $tok" "${!url}/agents/a/status")
+  fi
   c1=$(cpu "${!pid}")
   n=$(echo "$out" | grep -o '[0-9]* requests in' | grep -o '^[0-9]*')
   rps=$(echo "$out" | grep -o 'Requests/sec: *[0-9.]*' | grep -o '[0-9.]*$')

@@ -148,7 +148,7 @@ echo "Hummingbird alone (same bytes):        $HB req/s"
 echo "agentd GET /agents/a/status:           $AG req/s"
 python3 -c "print(f'ratio agentd/nginx: {$AG/$NG:.2f} (goal >= 0.8); agentd/Hummingbird alone: {$AG/$HB:.2f}; Hummingbird alone/nginx: {$HB/$NG:.2f}')"
 
-echo "== durable sends, wrk -t2 -c64 POST inbox (acknowledged = committed, synchronous=FULL), median of $RUNS x ${DUR}s"
+echo "== durable sends, wrk -t2 -c64 POST inbox (acknowledged = committed and flushed; raw SQLite at synchronous=FULL), median of $RUNS x ${DUR}s"
 echo "raw SQLite, one row per transaction:   $RAW rows/s"
 echo "Hummingbird alone, POST answered 202:  $HBP req/s"
 echo "agentd sends from 64 connections:      $SENDS sends/s ($DEPTH envelopes in the inbox afterwards)"

@@ -21,10 +21,11 @@ extension SQLiteConnection {
 extension SQLiteStore {
     public func setChangeSink(_ sink: (any ChangeSink)?) { self.sink.withLock { $0 = sink } }
 
-    /// On the writer thread after a commit, before its writers resume: hands the commit's
-    /// changes to the sink, with the rows it follows read as the commit left them.
-    func deliver(_ conn: SQLiteConnection) {
-        guard !conn.recorded.isEmpty, let sink = sink.withLock({ $0 }) else { return }
+    /// On the writer thread right after a commit: the commit's changes, with the rows the sink
+    /// follows read as the commit left them, and what hands them to the sink (run once the
+    /// commit is flushed, before its writers resume; nil when there is nothing to hand).
+    func deliver(_ conn: SQLiteConnection) -> (() -> Void)? {
+        guard !conn.recorded.isEmpty, let sink = sink.withLock({ $0 }) else { return nil }
         var out: [StoreChange] = []
         var touched: [String] = []
         var seen = Set<String>()
@@ -51,7 +52,8 @@ extension SQLiteStore {
                 cache[agent] = (generation, record)
             }
         }
-        if !out.isEmpty { sink.committed(out) }
+        guard !out.isEmpty else { return nil }
+        return { sink.committed(out) }
     }
 
     /// The seed of an append-only stream from its newest rows (seq, line, offset), newest first.

@@ -285,7 +285,7 @@ if CommandLine.arguments.contains("--read-loop") {
     }
     let sendRate = Double(perTask * 64) / seconds(ContinuousClock.now - sendStart)
     let cpuPerSend = (cpuSeconds() - cpuStart) / Double(perTask * 64)
-    log(String(format: "in-process sends from 64 tasks (committed, synchronous=FULL): %.0f/s, %.1f µs of CPU each (all threads)", sendRate, cpuPerSend * 1e6))
+    log(String(format: "in-process sends from 64 tasks (committed and flushed): %.0f/s, %.1f µs of CPU each (all threads)", sendRate, cpuPerSend * 1e6))
     await store.close()
     exit(0)
 }
@@ -365,7 +365,7 @@ let agents = arg("--agents", 1000)
 let rounds = arg("--rounds", 5)
 let scale = arg("--scale", 100_000)
 
-log("== ticks: echo kind, \(agents) agents, send then tick, committed (WAL, synchronous=FULL)")
+log("== ticks: echo kind, \(agents) agents, send then tick, committed and flushed (WAL)")
 let baseline = try rawSQLiteTicks(path: try TestRuntime.temporaryDirectory("bench-raw") + "/raw.sqlite", agents: agents)
 log(String(format: "baseline raw SQLite (1 txn per send, 1 per tick): %.0f ticks/s", baseline))
 let (rates, commits, writes) = try await runtimeTicks(agents: agents, rounds: rounds)

@@ -34,11 +34,12 @@ class Agentd:
     def __init__(self, bin_dir, data, *extra):
         self.bin_dir, self.data, self.extra, self.port, self.proc = bin_dir, data, list(extra), 0, None
         self.log = data + ".log"
+        self.env = None  # the environment agentd runs with (None: this process's)
 
     def start(self):
         self.proc = subprocess.Popen(
             [f"{self.bin_dir}/agentd", "--data", self.data, "--listen", f"127.0.0.1:{self.port}", "--log-level", "warning", *self.extra],
-            stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
+            stdout=open(self.log, "a"), stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + 20
         while time.time() < deadline:
             if not self.port:
