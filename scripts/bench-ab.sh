@@ -25,7 +25,9 @@ start() { # NAME BINARY -> sets PID_NAME, URL_NAME
   PIDS+=("$pid")
   for _ in $(seq 1 100); do port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$W/$1.log" | grep -o '[0-9]*$' || true); [ -n "$port" ] && break; sleep 0.1; done
   [ -n "$port" ] || { echo "agentd $2 did not start: $(cat "$W/$1.log")" >&2; exit 1; }
-  curl -sf -o /dev/null -H "Authorization: Bearer $(cat "$W/$1/token")" -d '{"id":"a","kind":"echo"}' "http://127.0.0.1:$port/agents"
+  # As bench-http: a paused agent with room for every send, so a send costs what a send does.
+  curl -sf -o /dev/null -H "Authorization: Bearer $(cat "$W/$1/token")" -d '{"id":"a","kind":"echo","config":{"inbox":{"max_depth":1000000}}}' "http://127.0.0.1:$port/agents"
+  curl -sf -o /dev/null -H "Authorization: Bearer $(cat "$W/$1/token")" -X PUT -d pause "http://127.0.0.1:$port/agents/a/ctl"
   printf -v "PID_$1" %s "$pid"; printf -v "URL_$1" %s "http://127.0.0.1:$port"
 }
 start old "$OLD"; start new "$NEW"

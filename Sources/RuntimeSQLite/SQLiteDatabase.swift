@@ -7,13 +7,8 @@ import Synchronization
 ///
 /// Group commit: writes submitted while a commit is in progress wait and then share the next
 /// transaction, each inside its own savepoint, so one failing write rolls back alone while the
-/// others commit together, behind one flush. A write's continuation resumes only after the
-/// flush that covers its commit returned, so an acknowledged write is on disk.
-///
-/// With `.full` durability the flush is pipelined (docs/storage.md, "Durability"): the writer
-/// commits at synchronous=NORMAL and hands the commit to a `LogFlusher`, which fdatasyncs the
-/// write-ahead log, then publishes the commit's changes and resumes its writers, while the
-/// writer already runs the next batch. A batch is written while the one before is flushed.
+/// others commit together, behind one fsync. A write's continuation resumes only after COMMIT
+/// returned, so an acknowledged write is on disk.
 final class SQLiteDatabase: Sendable {
     enum Durability: String, Sendable {
         /// fsync at every commit (WAL, synchronous=FULL): survives power loss.
@@ -38,18 +33,11 @@ final class SQLiteDatabase: Sendable {
         self.path = path
         let conn = try SQLiteConnection(path: path, readOnly: false)
         try conn.exec("PRAGMA journal_mode=WAL")
-        // Migrations commit with SQLite's own fsync; every commit after them flushes through
-        // the LogFlusher, so the connection stays at NORMAL (which still syncs around checkpoints).
         try conn.exec("PRAGMA synchronous=\(durability == .full ? "FULL" : "NORMAL")")
         try conn.exec("PRAGMA foreign_keys=OFF")
         try conn.exec("PRAGMA journal_size_limit=\(Self.walSizeLimit)")
         try Schema.migrate(conn)
-        var flusher: LogFlusher?
-        if durability == .full {
-            try conn.exec("PRAGMA synchronous=NORMAL")
-            flusher = LogFlusher(log: path + "-wal")
-        }
-        writer = WriterThread(connection: conn, flusher: flusher)
+        writer = WriterThread(connection: conn, fsyncs: durability == .full)
     }
 
     /// Runs `body` on a reader connection of this thread's choosing. Reads are short: they run
@@ -66,13 +54,12 @@ final class SQLiteDatabase: Sendable {
         return try body(conn)
     }
 
-    /// Runs `body` in the next group transaction and returns after it committed and (if
-    /// `durable`) the write-ahead log holding it was flushed.
+    /// Runs `body` in the next group transaction and returns after it committed.
     ///
     /// `durable: false` is for writes no client is told of (a job's stream lines, its end): a
-    /// transaction made only of such writes needs no flush (it still survives kill -9). Power
-    /// loss can lose only the newest of them: the next durable commit's flush writes the whole
-    /// WAL before it, so no acknowledged write is ever behind one.
+    /// transaction made only of such writes commits without an fsync (synchronous=NORMAL, which
+    /// still survives kill -9). Power loss can lose only the newest of them: the next durable
+    /// commit's fsync writes the whole WAL before it, so no acknowledged write is ever behind one.
     func write<T: Sendable>(durable: Bool = true, _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
             writer.submit(WriterThread.Job(
@@ -97,8 +84,7 @@ final class SQLiteDatabase: Sendable {
 }
 
 /// The one thread that writes. It takes every job queued since its last commit and runs them
-/// in one transaction, then hands the commit to the flusher (or, without one, resumes its
-/// writers itself).
+/// in one transaction.
 final class WriterThread: @unchecked Sendable {
     struct Job: @unchecked Sendable {
         enum Outcome {
@@ -116,12 +102,9 @@ final class WriterThread: @unchecked Sendable {
     private var closed = false
     private var finished = false
     private var thread: Thread?
-    /// Runs on this thread after each commit, with the connection whose `recorded` changes it
-    /// takes (the store's change stream); what it returns hands them to watchers, and runs
-    /// before any of the commit's writers is resumed, after the commit's flush.
-    private var onCommit: ((SQLiteConnection) -> (() -> Void)?)?
-    /// Flushes the log after commits (nil: durability `.normal`, nothing to flush).
-    private let flusher: LogFlusher?
+    /// Runs on this thread after each commit, before any of its writers is resumed, with the
+    /// connection whose `recorded` changes it takes (the store's change stream).
+    private var onCommit: ((SQLiteConnection) -> Void)?
     /// Largest number of writes in one transaction.
     static let maxBatch = 1024
     /// Moves after every commit, before any of its writers is resumed: a value read before a
@@ -131,16 +114,27 @@ final class WriterThread: @unchecked Sendable {
     private(set) var commits = 0
     private(set) var jobs = 0
 
-    init(connection: SQLiteConnection, flusher: LogFlusher?) {
+    /// Whether the database fsyncs at commit (synchronous=FULL), and what the connection is set
+    /// to now: a batch of only non-durable jobs commits at NORMAL.
+    private let fsyncs: Bool
+    private var syncingNow: Bool
+    /// Set when a commit failed with an I/O error (its fsync or its writes to the WAL): what is
+    /// on disk is then unknown (the kernel may have dropped the pages it could not write, and a
+    /// later fsync that succeeds says nothing about them), so every later write fails with it
+    /// until agentd is restarted. Reads go on. Only this thread touches it.
+    private var failedDisk: FSError?
+
+    init(connection: SQLiteConnection, fsyncs: Bool) {
         self.connection = connection
-        self.flusher = flusher
+        self.fsyncs = fsyncs
+        self.syncingNow = fsyncs
         let t = Thread { [unowned self] in self.loop() }
         t.name = "agentns-sqlite-writer"
         thread = t
         t.start()
     }
 
-    func setOnCommit(_ hook: @escaping (SQLiteConnection) -> (() -> Void)?) {
+    func setOnCommit(_ hook: @escaping (SQLiteConnection) -> Void) {
         condition.lock()
         onCommit = hook
         condition.unlock()
@@ -158,10 +152,10 @@ final class WriterThread: @unchecked Sendable {
         condition.unlock()
     }
 
-    var stats: (commits: Int, jobs: Int, flushes: Int) {
+    var stats: (commits: Int, jobs: Int) {
         condition.lock()
         defer { condition.unlock() }
-        return (commits, jobs, flusher?.flushes ?? 0)
+        return (commits, jobs)
     }
 
     func close() {
@@ -174,14 +168,10 @@ final class WriterThread: @unchecked Sendable {
 
     private func loop() {
         while true {
-            // One commit may be flushing while the next is written; a third waits, and the jobs
-            // arriving meanwhile join its batch (what a slow flush buys is bigger batches).
-            flusher?.waitUntilPending(below: 2)
             condition.lock()
             while queue.isEmpty && !closed { condition.wait() }
             if queue.isEmpty && closed {
                 condition.unlock()
-                flusher?.close()
                 // Before close() returns: a process that exits right after finds the WAL folded
                 // into the database and truncated, not half checkpointed.
                 try? connection.exec("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -201,12 +191,22 @@ final class WriterThread: @unchecked Sendable {
 
     /// Transaction and savepoint statements go through `query`, whose statement cache prepares
     /// them once (`exec` would parse them for every job).
-    private func process(_ batch: [Job], _ onCommit: ((SQLiteConnection) -> (() -> Void)?)?) {
-        if let failure = flusher?.failure {
-            for job in batch { job.fail(failure) }
+    private func process(_ batch: [Job], _ onCommit: ((SQLiteConnection) -> Void)?) {
+        if let failedDisk {
+            for job in batch { job.fail(failedDisk) }
             return
         }
         connection.recorded.removeAll(keepingCapacity: true)
+        let sync = fsyncs && batch.contains { $0.durable }
+        if sync != syncingNow {
+            do {
+                try connection.exec(sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
+                syncingNow = sync
+            } catch {
+                // A durable batch never commits without its fsync; a non-durable one may fsync.
+                if sync { for job in batch { job.fail(error) }; return }
+            }
+        }
         do {
             try connection.query("BEGIN IMMEDIATE")
         } catch {
@@ -239,8 +239,15 @@ final class WriterThread: @unchecked Sendable {
         do {
             try connection.query("COMMIT")
         } catch {
+            let code = sqlite3_extended_errcode(connection.db)
             try? connection.exec("ROLLBACK")
-            for job in batch { job.fail(error) }
+            if code & 0xff == SQLITE_IOERR {
+                failedDisk = FSError(
+                    .unavailable,
+                    "the disk failed to write or flush the database's log; writes since the last good commit may not survive a power loss, and agentd refuses every write until it is restarted (check the disk and its logs, then restart agentd)",
+                    cause: "\(String(cString: sqlite3_errmsg(connection.db))) [\(code)] at COMMIT")
+            }
+            for job in batch { job.fail(failedDisk ?? error) }
             return
         }
         generation.add(1, ordering: .releasing)
@@ -248,178 +255,9 @@ final class WriterThread: @unchecked Sendable {
         commits += 1
         jobs += batch.count
         condition.unlock()
-        let publish = onCommit?(connection)
-        connection.recorded.removeAll(keepingCapacity: true)
-        let durable = batch.contains { $0.durable }
-        if let flusher, durable || flusher.pending > 0 {
-            // Changes are published in commit order, so a commit that needs no flush still
-            // waits behind one that does.
-            flusher.submit(LogFlusher.Commit(flush: durable, publish: publish, resume: done, fail: batch.map(\.fail)))
-            return
-        }
         // Watchers get this commit's changes before any of its writers runs on: commit order.
-        publish?()
+        onCommit?(connection)
+        connection.recorded.removeAll(keepingCapacity: true)
         for resume in done { resume() }
-    }
-}
-
-/// The thread that makes commits durable: it fdatasyncs the write-ahead log once for every
-/// commit handed to it since its last flush, then publishes their changes and resumes their
-/// writers, in commit order.
-///
-/// A commit at synchronous=NORMAL has written its frames to the WAL file but not flushed them.
-/// Until the flush returns, readers of the database already see the commit (kill -9 keeps it:
-/// it is in the OS's page cache) but power loss could take it, so no writer is told of it and
-/// no watcher gets it. A flush that fails leaves the log's state on disk unknown (the kernel
-/// may have dropped the pages it could not write, and a later flush that succeeds proves
-/// nothing about them): the writes it covered fail, and so does every write after it, until
-/// agentd is restarted.
-final class LogFlusher: @unchecked Sendable {
-    struct Commit {
-        var flush: Bool
-        var publish: (() -> Void)?
-        var resume: [() -> Void]
-        var fail: [(any Error) -> Void]
-    }
-
-    /// The WAL file.
-    let log: String
-    private let condition = NSCondition()
-    private var queue: [Commit] = []
-    /// Commits handed over and not yet published (queued or being flushed).
-    private var pendingCount = 0
-    private var failed: FSError?
-    private var closed = false
-    private var finished = false
-    private(set) var flushes = 0
-    /// The WAL open for flushing, and the file it was when opened (a WAL deleted and made again
-    /// is a different file: flushing the old one would flush nothing).
-    private var fd: Int32 = -1
-    private var identity: (dev: UInt64, ino: UInt64) = (0, 0)
-
-    init(log: String) {
-        self.log = log
-        let t = Thread { [unowned self] in self.loop() }
-        t.name = "agentns-sqlite-flusher"
-        t.start()
-    }
-
-    deinit { if fd >= 0 { Glibc.close(fd) } }
-
-    var pending: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return pendingCount
-    }
-
-    /// Set once a flush failed; every later write fails with it.
-    var failure: FSError? {
-        condition.lock()
-        defer { condition.unlock() }
-        return failed
-    }
-
-    func submit(_ commit: Commit) {
-        condition.lock()
-        queue.append(commit)
-        pendingCount += 1
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func waitUntilPending(below limit: Int) {
-        condition.lock()
-        while pendingCount >= limit { condition.wait() }
-        condition.unlock()
-    }
-
-    /// Flushes and publishes what was handed over, then stops the thread.
-    func close() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        while !finished { condition.wait() }
-        condition.unlock()
-    }
-
-    private func loop() {
-        while true {
-            condition.lock()
-            while queue.isEmpty && !closed { condition.wait() }
-            if queue.isEmpty && closed {
-                finished = true
-                condition.broadcast()
-                condition.unlock()
-                return
-            }
-            let commits = queue
-            queue.removeAll(keepingCapacity: true)
-            var error = failed
-            condition.unlock()
-            if error == nil, commits.contains(where: \.flush) {
-                error = flush()
-            }
-            condition.lock()
-            if let error, failed == nil { failed = error }
-            if error == nil, commits.contains(where: \.flush) { flushes += 1 }
-            condition.unlock()
-            for c in commits {
-                // The changes are in the database (readers see them) whether or not the flush
-                // held: watchers get them either way, so a watch never disagrees with a read.
-                c.publish?()
-                if let error {
-                    for f in c.fail { f(error) }
-                } else {
-                    for r in c.resume { r() }
-                }
-            }
-            condition.lock()
-            pendingCount -= commits.count
-            condition.broadcast()
-            condition.unlock()
-        }
-    }
-
-    /// fdatasync of the WAL; nil when it held.
-    private func flush() -> FSError? {
-        var now = stat()
-        let exists = stat(log, &now) == 0
-        if fd < 0 || !exists || (UInt64(now.st_dev), UInt64(now.st_ino)) != identity {
-            if fd >= 0 { Glibc.close(fd); fd = -1 }
-            guard exists else { return wholeFileSystem() }
-            let opened = open(log, O_RDWR | O_CLOEXEC)
-            var st = stat()
-            guard opened >= 0, fstat(opened, &st) == 0 else {
-                if opened >= 0 { Glibc.close(opened) }
-                return failure("open the write-ahead log \(log) to flush it", errno)
-            }
-            fd = opened
-            identity = (UInt64(st.st_dev), UInt64(st.st_ino))
-            // A log made since the last flush also needs its name on disk.
-            if let e = syncDirectory() { return e }
-        }
-        guard fdatasync(fd) == 0 else { return failure("flush the write-ahead log \(log)", errno) }
-        return nil
-    }
-
-    /// The WAL is missing, which SQLite does not do while its writer is open: flush everything
-    /// (sync(2)), which covers whatever file the commit went to, and find the WAL at the next flush.
-    private func wholeFileSystem() -> FSError? {
-        Glibc.sync()
-        return nil
-    }
-
-    private func syncDirectory() -> FSError? {
-        let dir = open((log as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dir >= 0 else { return failure("open the database's directory to flush it", errno) }
-        defer { Glibc.close(dir) }
-        return fsync(dir) == 0 ? nil : failure("flush the database's directory", errno)
-    }
-
-    private func failure(_ what: String, _ code: Int32) -> FSError {
-        FSError(
-            .unavailable,
-            "the disk failed to \(what); writes since the last good flush may not survive a power loss, and agentd refuses every write until it is restarted (check the disk and its logs, then restart agentd)",
-            cause: String(cString: strerror(code)))
     }
 }

@@ -21,11 +21,10 @@ extension SQLiteConnection {
 extension SQLiteStore {
     public func setChangeSink(_ sink: (any ChangeSink)?) { self.sink.withLock { $0 = sink } }
 
-    /// On the writer thread right after a commit: the commit's changes, with the rows the sink
-    /// follows read as the commit left them, and what hands them to the sink (run once the
-    /// commit is flushed, before its writers resume; nil when there is nothing to hand).
-    func deliver(_ conn: SQLiteConnection) -> (() -> Void)? {
-        guard !conn.recorded.isEmpty, let sink = sink.withLock({ $0 }) else { return nil }
+    /// On the writer thread after a commit, before its writers resume: hands the commit's
+    /// changes to the sink, with the rows it follows read as the commit left them.
+    func deliver(_ conn: SQLiteConnection) {
+        guard !conn.recorded.isEmpty, let sink = sink.withLock({ $0 }) else { return }
         var out: [StoreChange] = []
         var touched: [String] = []
         var seen = Set<String>()
@@ -52,8 +51,7 @@ extension SQLiteStore {
                 cache[agent] = (generation, record)
             }
         }
-        guard !out.isEmpty else { return nil }
-        return { sink.committed(out) }
+        if !out.isEmpty { sink.committed(out) }
     }
 
     /// The seed of an append-only stream from its newest rows (seq, line, offset), newest first.

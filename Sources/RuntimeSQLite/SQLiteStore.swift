@@ -7,9 +7,8 @@ import Synchronization
 /// AgentStore over one SQLite database in WAL mode (see docs/storage.md).
 public final class SQLiteStore: AgentStore {
     public struct Options: Sendable {
-        /// `true`: every commit is flushed (fdatasync of the WAL, pipelined with the next
-        /// commit) before it is acknowledged. `false`: synchronous=NORMAL alone, which still
-        /// survives kill -9 but not power loss.
+        /// `true`: fsync at every commit (synchronous=FULL). `false`: synchronous=NORMAL,
+        /// which still survives kill -9 but not power loss.
         public var fsyncEveryCommit = true
         /// Records kept per log (trace, trajectory, outbox) per agent.
         public var logRetain = 10_000
