@@ -21,6 +21,8 @@ public final class AgentFileSystem: Sendable {
         var open: [UInt64: OpenFile] = [:]
         /// Handles whose reads go into the page cache, with the generation they were opened at.
         var cached: [UInt64: PageCache.Mode] = [:]
+        /// Open directories and their listing (nil until the first READDIR made it).
+        var directories: [UInt64: [FileStat]?] = [:]
     }
 
     struct CachedStat {
@@ -55,6 +57,31 @@ public final class AgentFileSystem: Sendable {
         let prefix = path == "/" ? "" : path
         for entry in entries { remember(prefix + "/" + entry.name, entry) }
         return entries
+    }
+
+    /// An open directory: a handle whose listing, once made, serves the rest of its READDIRs.
+    public func openDirectory() -> UInt64 {
+        handles.withLock { table in
+            let h = table.next
+            table.next += 1
+            table.directories.updateValue(nil, forKey: h)  // open, not listed yet
+            return h
+        }
+    }
+
+    /// The listing made for the open directory `handle`, if any.
+    public func listing(_ handle: UInt64) -> [FileStat]? {
+        handles.withLock { $0.directories[handle] ?? nil }
+    }
+
+    public func keepListing(_ handle: UInt64, _ entries: [FileStat]) {
+        handles.withLock { table in
+            if table.directories[handle] != nil { table.directories[handle] = entries }
+        }
+    }
+
+    public func releaseDirectory(_ handle: UInt64) {
+        _ = handles.withLock { $0.directories.removeValue(forKey: handle) }
     }
 
     // MARK: - Handles

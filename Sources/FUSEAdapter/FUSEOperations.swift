@@ -39,19 +39,53 @@ enum FUSEOperations {
                 return 0
             }
         }
-        ops.readdir = { path, buf, filler, _, _, _ in
+        // Directories are read in offset mode, from a listing made once per open directory:
+        // the first READDIR(PLUS) lists (one call into the file system), the later ones (the
+        // end of the directory, a large one in parts) read what that listing said.
+        ops.opendir = { path, fi in
+            guard let path, let fi, let m = FUSEOperations.mounted() else { return -EIO }
+            if m.refuses(String(cString: path)) { return -EACCES }
+            fi.pointee.fh = m.fileSystem.openDirectory()
+            return 0
+        }
+        ops.releasedir = { _, fi in
+            guard let fi, let m = FUSEOperations.mounted() else { return -EIO }
+            m.fileSystem.releaseDirectory(fi.pointee.fh)
+            return 0
+        }
+        ops.readdir = { path, buf, filler, offset, fi, flags in
             guard let path, let filler, let m = FUSEOperations.mounted() else { return -EIO }
             let p = String(cString: path)
             if m.refuses(p) { return -EACCES }
-            return m.call { try await m.fileSystem.list(p) } success: { entries in
-                _ = filler(buf, ".", nil, 0, fuse_fill_dir_flags(rawValue: 0))
-                _ = filler(buf, "..", nil, 0, fuse_fill_dir_flags(rawValue: 0))
+            // READDIRPLUS: the stats of the listed directories go to the kernel with their names
+            // (libfuse makes the dentries, in offset mode only), so a walk that descends (find)
+            // needs no LOOKUP per directory. Not those of files: a listing does not render every
+            // file, so its sizes are 0, and a kernel that took them would read status as empty
+            // (SPEC: the size is never a lie); a file is looked up, and its stat is the file's.
+            // A directory's stat is as fresh as a getattr's: the kernel drops one that an
+            // invalidation or a newer answer overtook while the listing was made (attr_version).
+            let plus = flags.rawValue & FUSE_READDIR_PLUS.rawValue != 0
+            let none = fuse_fill_dir_flags(rawValue: 0)
+            let dirFlags = fuse_fill_dir_flags(rawValue: plus ? FUSE_FILL_DIR_PLUS.rawValue : 0)
+            let handle = fi?.pointee.fh ?? 0
+            let emit: ([FileStat]) -> Int32 = { entries in
+                // Offsets: "." is 1, ".." 2, entry i is i + 3; the kernel asks from the last it got.
                 var st = stat()
-                for entry in entries {
-                    FUSEOperations.fill(&st, entry, m)
-                    _ = filler(buf, entry.name, &st, 0, fuse_fill_dir_flags(rawValue: 0))
+                if offset < 1, filler(buf, ".", nil, 1, none) != 0 { return 0 }
+                if offset < 2, filler(buf, "..", nil, 2, none) != 0 { return 0 }
+                var i = max(0, Int(offset) - 2)
+                while i < entries.count {
+                    FUSEOperations.fill(&st, entries[i], m)
+                    let entryFlags = entries[i].type == .dir ? dirFlags : none
+                    if filler(buf, entries[i].name, &st, off_t(i + 3), entryFlags) != 0 { break }
+                    i += 1
                 }
                 return 0
+            }
+            if offset > 0, let entries = m.fileSystem.listing(handle) { return emit(entries) }
+            return m.call { try await m.fileSystem.list(p) } success: { entries in
+                m.fileSystem.keepListing(handle, entries)
+                return emit(entries)
             }
         }
         ops.open = { path, fi in

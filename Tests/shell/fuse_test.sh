@@ -290,6 +290,23 @@ for i in $(seq -w 1 100); do curl -s -H "Authorization: Bearer $T" "$AGENTD_URL/
 check "100 configs read through the mount equal the HTTP reads" cmp -s "$WORK/fuse.cfg" "$WORK/http.cfg"
 check "find reached every agent's status" sh -c "[ \"\$(find '$MNT/agents' -mindepth 2 -maxdepth 2 -type f -name status | wc -l)\" = \"\$(ls '$MNT/agents' | wc -l)\" ]"
 
+# A directory larger than one READDIR (the kernel asks a page at a time, in offset mode), and a
+# walk that descends through READDIRPLUS dentries: every name once, every status read whole.
+fleet=$(python3 -c 'import json; print(json.dumps([{"id": "fleet-%03d" % i, "kind": "echo"} for i in range(300)]))')
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $T" -d "$fleet" "$AGENTD_URL/agents")
+check "create 300 agents in one request ($code)" test "$code" = 201
+check "ls agents/ lists each of 300 agents once" eventually 3 sh -c "[ \"\$(ls '$MNT/agents' | grep -c '^fleet-')\" = 300 ] && [ -z \"\$(ls '$MNT/agents' | sort | uniq -d)\" ]"
+check "ls -f (raw getdents, no sort) lists them too" sh -c "[ \"\$(ls -f '$MNT/agents' | grep -c '^fleet-')\" = 300 ]"
+# Three passes: the later ones meet the dentries and page cache the first one left. A listing's
+# sizes are 0 (a listing does not render files); a kernel that took them would read status empty.
+for pass in 1 2 3; do
+  check "find | xargs cat reads all 300 status files whole (pass $pass)" sh -c "[ \"\$(find '$MNT/agents' -path '*/fleet-*' -name status | xargs cat | grep -o '\"id\":\"fleet-[0-9]*\"' | sort -u | wc -l)\" = 300 ]"
+done
+check "stat of a file after its directory was listed is the file's size" sh -c "ls -l '$MNT/agents/fleet-007' >/dev/null && [ \"\$(stat -c %s '$MNT/agents/fleet-007/status')\" = \"\$(cat '$MNT/agents/fleet-007/status' | wc -c)\" ] && [ \"\$(stat -c %s '$MNT/agents/fleet-007/status')\" -gt 0 ]"
+curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $T" "$AGENTD_URL/agents/fleet-123"
+check "an agent deleted over HTTP leaves the listing" eventually 3 sh -c "! ls '$MNT/agents' | grep -qx fleet-123"
+check "and its directory is gone" eventually 3 sh -c "! ls '$MNT/agents/fleet-123' >/dev/null 2>&1"
+
 if [ "$MODE" = remote ]; then
   # An agent token: only that agent, under its access levels (goals/ budgeted with a limit of 1).
   "$CTL" write scout/config '{"access":{"/goals":"budgeted"},"budget":{"limit":1}}' >/dev/null
