@@ -26,6 +26,10 @@ public struct AgentBundle: Sendable, Equatable {
     public var seen: [(id: String, at: Int64)] = []
     /// An exec agent's program (its version starts again at 1 where it is imported).
     public var program: Data?
+    /// How the exporting store holds the agent's keys, read in the export's snapshot (so the
+    /// runtime derives them from this incarnation's inputs without a second read); never part
+    /// of the bundle's JSON, and nil in a bundle read from JSON.
+    public var keys: AgentKeys?
 
     public static func == (a: AgentBundle, b: AgentBundle) -> Bool {
         a.record == b.record && a.publicKey == b.publicKey && a.secret == b.secret && a.alarms == b.alarms && a.goals == b.goals

@@ -104,7 +104,8 @@ public protocol AgentStore: JobStore, SessionStore {
     func refundBudget(_ agent: String, units: Int64) async throws
 
     /// Everything stored for the agent (tokens excepted), read from one snapshot: export. An
-    /// agent with no stored keys has an empty `publicKey` and no secret: the runtime derives them.
+    /// agent with no stored keys has an empty `publicKey` and no secret, and `keys` holds the
+    /// inputs of the same snapshot the runtime derives them from.
     func exportAgent(_ id: String) async throws -> AgentBundle
     /// Writes a whole agent in one transaction, then appends `trace`: import. An existing agent
     /// of the same id is already_exists unless `replace`, which deletes it first. The bundle's

@@ -8,10 +8,9 @@ extension Runtime {
         let id = try AgentID.validate(rawID)
         var bundle = try await store.exportAgent(id)
         if bundle.secret == nil {
-            // Derived keys: their inputs, read apart from the bundle, must be this incarnation's.
-            guard let keys = try await store.keys(id) else { throw FSError(.notFound, "no agent '\(id)'", path: "/agents/\(id)") }
-            guard case .derived(let incarnation, _) = keys, incarnation == bundle.record.incarnation else {
-                throw FSError(.unavailable, "agent '\(id)' was replaced while it was exported; export it again", path: "/agents/\(id)")
+            // Derived keys, from the inputs the store read in the bundle's own snapshot.
+            guard let keys = bundle.keys else {
+                throw FSError(.unavailable, "agent '\(id)' has neither a stored key nor a key salt: the database is damaged", path: "/agents/\(id)")
             }
             let pair = try await pair(id, keys)
             bundle.publicKey = pair.publicKey

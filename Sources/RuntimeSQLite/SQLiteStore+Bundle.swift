@@ -16,8 +16,10 @@ extension SQLiteStore {
             defer { try? conn.exec("COMMIT") }
             guard let row = try conn.query("SELECT \(Self.agentColumns) FROM agents WHERE id = ?", .text(id)).first else { throw Self.notFound(id) }
             let record = Self.decodeAgent(row)
-            // No row: the keys are derived, and the runtime fills them in from the incarnation.
+            // No row: the keys are derived, and the runtime fills them in from this snapshot's
+            // incarnation and salt.
             let key = try conn.query("SELECT secret, pubkey FROM identity WHERE agent = ?", .text(id)).first
+            let salt = try conn.query("SELECT key_salt FROM agents WHERE id = ?", .text(id)).first?[0].blob
             let alarms = try conn.query("SELECT alarm_id, due_at, every_ms, source, attempts FROM alarms WHERE agent = ? ORDER BY alarm_id", .text(id))
                 .map(Self.decodeAlarm)
             let goals = try conn.query("SELECT goal_id, body, updated_at, version FROM goals WHERE agent = ? ORDER BY goal_id", .text(id))
@@ -35,6 +37,11 @@ extension SQLiteStore {
             var bundle = AgentBundle(record: record, publicKey: key.map { SQLiteStore.publicKeyHex($0[1]) } ?? "", secret: key?[0].blob, alarms: alarms, goals: goals,
                                      inbox: inbox, deadLetters: dead, logs: logs)
             bundle.seen = seen
+            if let secret = key?[0].blob {
+                bundle.keys = .stored(AgentKeyPair(secret: secret, publicKey: bundle.publicKey))
+            } else if let salt {
+                bundle.keys = .derived(incarnation: record.incarnation, salt: salt)
+            }
             bundle.program = try conn.query("SELECT body FROM programs WHERE agent = ?", .text(id)).first?[0].blob.map { Data($0) }
             return bundle
         }
